@@ -1,0 +1,39 @@
+"""Ephemeral state with a TTL: authorization codes, login sessions, OTPs, counters.
+
+Two implementations of one interface: :class:`MemoryStore` (embedded, one process) and
+:class:`RedisStore` (shared by every process). Values are JSON objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class StoreUnavailable(Exception):
+    """The ephemeral store cannot be reached; callers answer 503, never guess."""
+
+
+class EphemeralStore(Protocol):
+    def put(self, namespace: str, key: str, value: dict[str, Any], ttl: int) -> None:
+        """Store ``value`` under ``namespace:key`` for ``ttl`` seconds, replacing any old value."""
+
+    def add(self, namespace: str, key: str, value: dict[str, Any], ttl: int) -> bool:
+        """Store only if absent; True if stored (replay caches, single-use markers)."""
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """The value, or None when absent or expired."""
+
+    def take(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """Atomically read and delete: exactly one caller gets a single-use value."""
+
+    def delete(self, namespace: str, key: str) -> None:
+        """Remove the value if present."""
+
+    def incr(self, namespace: str, key: str, ttl: int) -> int:
+        """Increment a counter; its TTL starts at the first increment. Returns the new count."""
+
+    def ttl(self, namespace: str, key: str) -> int | None:
+        """Seconds left, or None when absent."""
+
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` if the store cannot be used."""
