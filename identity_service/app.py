@@ -1,0 +1,72 @@
+"""The application factory: ``create_app(settings)`` wires every router to one :class:`Services`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from starlette.responses import JSONResponse, Response
+
+from identity_service.config import Environment, Settings
+from identity_service.oidc import discovery, jwks, token, userinfo
+from identity_service.oidc.authorization import AuthorizationFlow
+from identity_service.services import Services, build_services
+from identity_service.storage.ephemeral import StoreUnavailable
+from identity_service.web import account, authorize, enroll, enrollment_api, health
+from identity_service.web.security_headers import SecurityHeadersMiddleware
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    # DESIGN.md §5: fail closed with 503 + Retry-After; never a 500, never a token on partial state.
+    log.error("dependency unavailable on %s: %s", request.url.path, type(exc).__name__)
+    return JSONResponse({"error": "temporarily_unavailable",
+                         "error_description": "A storage service is unavailable; try again shortly."},
+                        status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+
+
+async def _validation_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
+              for e in exc.errors()]
+    return JSONResponse({"type": "about:blank", "title": "Invalid request", "status": 400,
+                         "detail": "The request is malformed.", "errors": errors},
+                        status_code=400, media_type="application/problem+json")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="identity_service",
+        description="National electronic identity provider (OpenID Connect) for CCCD-bound citizen accounts.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.environment is Environment.DEVELOPMENT else None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.authorization_flow = AuthorizationFlow(services.oauth)
+    app.state.discovery_json = discovery.metadata_bytes(settings)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_local_http)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(OperationalError, _unavailable)
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    for module in (discovery, jwks, token, userinfo, health, authorize, enroll, enrollment_api, account):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

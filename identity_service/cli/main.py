@@ -1,0 +1,184 @@
+"""``identity-service``: run the provider and operate it (registry, clients, keys, SMS outbox)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlmodel import Session, select
+
+from identity_service.config import Environment, Settings
+from identity_service.logging_setup import configure_logging
+from identity_service.storage.database import make_engine
+from identity_service.storage.migrations import upgrade_database
+
+app = typer.Typer(help="identity_service: national electronic identity provider (OpenID Connect).",
+                  no_args_is_help=True)
+registry_app = typer.Typer(help="The population registry (synthetic data, CSV import).", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys under the keys directory.", no_args_is_help=True)
+clients_app = typer.Typer(help="Registered relying parties.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sms_app = typer.Typer(help="The development SMS outbox.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
+app.add_typer(db_app, name="db")
+app.add_typer(sms_app, name="sms")
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
+    console.rule("[bold]identity_service — development demo (synthetic data only)")
+    console.print(f"Issuer: {settings.issuer}   Discovery: {settings.issuer}/.well-known/openid-configuration")
+    table = Table("client_id", "client_secret", "redirect_uri", "scopes", title="Demo clients")
+    for client_id, info in credentials["clients"].items():  # type: ignore[attr-defined]
+        table.add_row(client_id, info["client_secret"], info["redirect_uri"], info["scopes"])
+    console.print(table)
+    account = credentials.get("account")
+    if isinstance(account, dict):
+        console.print(f"Demo citizen login: CCCD [bold]{account['cccd']}[/bold] password "
+                      f"[bold]{account['password']}[/bold]")
+    examples = credentials.get("enroll_examples") or []
+    if examples:
+        console.print("Registry entries you can enroll at /enroll (any phone like 0912345678):")
+        for entry in examples:  # type: ignore[attr-defined]
+            console.print(f"  {entry['cccd']}  {entry['full_name']}  {entry['birth_date']}")
+    console.print(f"SMS codes (development sender): `identity-service sms outbox` or {settings.data_dir}/sms_outbox.jsonl")
+    console.rule()
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default IDENTITY_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default IDENTITY_PORT)."),
+    workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
+) -> None:
+    """Migrate the schema, seed the demo (development), and run the provider."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    upgrade_database(settings.resolved_database_url)
+    if settings.seed_demo and settings.environment is Environment.DEVELOPMENT:
+        from identity_service.admin.demo import seed_demo
+        from identity_service.security.keys import ensure_development_key
+        from identity_service.security.passwords import PasswordHasher
+
+        ensure_development_key(settings.keys_dir)
+        engine = make_engine(settings.resolved_database_url)
+        hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+        _print_demo(seed_demo(engine, settings, hasher), settings)
+        engine.dispose()
+    uvicorn.run("identity_service.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, proxy_headers=True, access_log=False,
+                log_config=None, server_header=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    console.print("schema is up to date")
+
+
+@registry_app.command("generate")
+def registry_generate(
+    count: int = typer.Option(1000, "--count", "-n", min=1, help="How many citizens."),
+    output: Path = typer.Option(Path("registry.csv"), "--output", "-o", help="CSV file to write."),
+    seed: int | None = typer.Option(None, help="Random seed for a reproducible file."),
+) -> None:
+    """Write synthetic citizens (Faker vi_VN, valid CCCD numbers) to a CSV file."""
+    from identity_service.identity.registry_io import generate_registry_csv
+
+    with _progress() as progress:
+        task = progress.add_task("generating", total=count)
+        generate_registry_csv(output, count, seed=seed, progress=lambda n: progress.update(task, completed=n))
+    console.print(f"wrote {count} citizens to {output}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console)
+
+
+@registry_app.command("import")
+def registry_import(path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
+    """Load a registry CSV; report rows accepted and rejected (with reasons)."""
+    from identity_service.identity.registry_io import import_registry_csv
+
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    with path.open("rb") as handle:
+        total = max(sum(1 for _ in handle) - 1, 0)
+    with _progress() as progress:
+        task = progress.add_task("importing", total=total)
+        report = import_registry_csv(engine, path, progress=lambda n: progress.update(task, completed=n))
+    engine.dispose()
+    console.print(f"accepted: {report.accepted}  rejected: {report.rejected}")
+    for reason, count in report.reasons.most_common():
+        console.print(f"  {count:>8}  {reason}")
+    if report.rejected and not report.accepted:
+        raise typer.Exit(1)
+
+
+@keys_app.command("generate")
+def keys_generate(alg: str = typer.Option("RS256", help="RS256 or ES256.")) -> None:
+    """Create a new signing key file (0600) in the keys directory."""
+    from identity_service.security.keys import generate_key
+
+    key = generate_key(_settings().keys_dir, alg)
+    console.print(f"created {key.kid} ({key.alg})")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Show the keys that the provider publishes (newest RS256 first signs)."""
+    from identity_service.security.keys import load_keys
+
+    for index, key in enumerate(load_keys(_settings().keys_dir).keys):
+        console.print(f"{key.kid}  {key.alg}{'  (signing)' if index == 0 else ''}")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List registered clients (never their secrets: only hashes are stored)."""
+    from identity_service.storage.models import Client
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    table = Table("client_id", "name", "auth method", "min level", "redirect URIs")
+    with Session(engine) as session:
+        for row in session.exec(select(Client).order_by(Client.client_id)):
+            table.add_row(row.client_id, row.name, row.token_endpoint_auth_method, str(row.min_level),
+                          " ".join(row.redirect_uris))
+    engine.dispose()
+    console.print(table)
+
+
+@sms_app.command("outbox")
+def sms_outbox(limit: int = typer.Option(10, min=1, help="How many of the newest messages.")) -> None:
+    """Show the development SMS sender's outbox (one-time codes for enrollment)."""
+    from identity_service.identity.sms import read_outbox
+
+    settings = _settings()
+    for message in read_outbox(settings.data_dir / "sms_outbox.jsonl", limit):
+        console.print(json.dumps(message, ensure_ascii=False))
+
+
+def main() -> None:  # pragma: no cover
+    logging.captureWarnings(True)
+    app()

@@ -1,0 +1,63 @@
+"""Accounts: password authentication and loading what tokens are issued for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from identity_service.identity.audit import record_event
+from identity_service.identity.cccd import InvalidCccd, parse_cccd
+from identity_service.oidc.tokens import TokenSubject
+from identity_service.security.passwords import PasswordHasher
+from identity_service.storage.database import session_scope
+from identity_service.storage.models import Account, Citizen
+
+
+class AuthenticationFailed(Exception):
+    """Wrong number or password. One error for both: no user enumeration."""
+
+
+class AccountLocked(Exception):
+    """The account exists, the password was right, but it may not log in."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"account is {status}")
+        self.status = status
+
+
+@dataclass
+class AccountService:
+    engine: Engine
+    hasher: PasswordHasher
+
+    def authenticate(self, cccd: str, password: str) -> Account:
+        """Check a CCCD number and password. Blocking (argon2id): call it from the threadpool."""
+        try:
+            parse_cccd(cccd)
+        except InvalidCccd:
+            self.hasher.verify_dummy(password)
+            raise AuthenticationFailed() from None
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = session.exec(select(Account).where(Account.cccd == cccd)).first()
+        if account is None:
+            self.hasher.verify_dummy(password)
+            raise AuthenticationFailed()
+        if not self.hasher.verify(password, account.password_hash):
+            with session_scope(self.engine) as session:
+                record_event(session, "login.failed", account_id=account.id)
+            raise AuthenticationFailed()
+        if account.status != "active":
+            raise AccountLocked(account.status)
+        return account
+
+    def load_subject(self, account_id: str) -> TokenSubject | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.exec(
+                select(Account, Citizen).where(Account.id == account_id, Citizen.cccd == Account.cccd)
+            ).first()
+        if row is None:
+            return None
+        account, citizen = row
+        return TokenSubject(account=account, citizen=citizen)

@@ -1,0 +1,218 @@
+"""The authorization endpoint's decisions (OIDC Core §3.1.2), free of HTTP and templates.
+
+A request is validated by authlib, parked in the ephemeral store while the citizen logs in
+and consents, and resumed by id. Errors go back to the client only when its ``redirect_uri``
+was validated; otherwise the browser sees a page (RFC 6749 §4.1.2.1).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from sqlmodel import Session, select
+
+from identity_service.identity.audit import record_event
+from identity_service.oidc.clients import OAuthClient
+from identity_service.oidc.grants import AuthorizedUser
+from identity_service.oidc.server import HttpRequest, IdentityAuthorizationServer
+from identity_service.oidc.tokens import AuthContext
+from identity_service.storage.database import session_scope
+from identity_service.storage.models import Consent, utcnow
+
+_PENDING = "authz"
+SUPPORTED_PROMPTS = {"none", "login", "consent"}
+
+
+@dataclass(frozen=True)
+class ErrorRedirect:
+    """Send the browser back to the client with an error (its redirect_uri was validated)."""
+
+    location: str
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    """Show an error page; never redirect to an unvalidated URI."""
+
+    message_key: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A validated authorization request waiting for login and consent."""
+
+    id: str
+    query: list[tuple[str, str]]
+    client_id: str
+    client_name: str
+    scope: str
+    redirect_uri: str
+    state: str | None
+    prompts: frozenset[str]
+    max_age: int | None
+    login_hint: str | None
+    ui_locales: str | None
+    fresh_login: bool = False
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+
+def _with_params(uri: str, params: dict[str, str]) -> str:
+    separator = "&" if "?" in uri else "?"
+    return uri + separator + urlencode(params)
+
+
+class AuthorizationFlow:
+    def __init__(self, server: IdentityAuthorizationServer) -> None:
+        self.server = server
+        self.settings = server.settings
+
+    def error_location(self, redirect_uri: str, error: str, description: str | None, state: str | None) -> str:
+        params = {"error": error}
+        if description:
+            params["error_description"] = description
+        if state:
+            params["state"] = state
+        params["iss"] = self.settings.issuer  # RFC 9207
+        return _with_params(redirect_uri, params)
+
+    def validate(self, request: HttpRequest) -> Pending | ErrorRedirect | ErrorPage:
+        """Validate with authlib; blocking (client lookup): run it in the threadpool."""
+        params = dict(request.query[::-1])
+        oauth_request = self.server.create_oauth2_request(request)
+        try:
+            grant = self.server.get_consent_grant(oauth_request)
+        except OAuth2Error as error:
+            description = error.description or error.error
+            if error.redirect_uri:
+                return ErrorRedirect(self.error_location(error.redirect_uri, error.error, description,
+                                                         params.get("state")))
+            key = "error.unknown_client" if error.error == "invalid_client" else "error.redirect_uri"
+            return ErrorPage(key, description)
+        redirect_uri: str = grant.redirect_uri
+        state = params.get("state")
+        scope = grant.request.scope or ""
+        if "openid" not in scope.split():
+            return ErrorRedirect(self.error_location(redirect_uri, "invalid_scope",
+                                                     "The 'openid' scope is required.", state))
+        prompts = frozenset((params.get("prompt") or "").split())
+        if not prompts <= SUPPORTED_PROMPTS or ("none" in prompts and len(prompts) > 1):
+            return ErrorRedirect(self.error_location(redirect_uri, "invalid_request",
+                                                     "Unsupported 'prompt' value.", state))
+        max_age: int | None = None
+        if params.get("max_age") is not None:
+            try:
+                max_age = int(params["max_age"])
+                if max_age < 0:
+                    raise ValueError
+            except ValueError:
+                return ErrorRedirect(self.error_location(redirect_uri, "invalid_request",
+                                                         "'max_age' must be a non-negative integer.", state))
+        client: OAuthClient = grant.request.client
+        return Pending(
+            id=secrets.token_urlsafe(24),
+            query=request.query,
+            client_id=client.client_id,
+            client_name=client.row.name,
+            scope=scope,
+            redirect_uri=redirect_uri,
+            state=state,
+            prompts=prompts,
+            max_age=max_age,
+            login_hint=params.get("login_hint"),
+            ui_locales=params.get("ui_locales"),
+        )
+
+    def park(self, pending: Pending) -> None:
+        data: dict[str, Any] = {
+            "query": [list(pair) for pair in pending.query],
+            "client_id": pending.client_id,
+            "client_name": pending.client_name,
+            "scope": pending.scope,
+            "redirect_uri": pending.redirect_uri,
+            "state": pending.state,
+            "prompts": sorted(pending.prompts),
+            "max_age": pending.max_age,
+            "login_hint": pending.login_hint,
+            "ui_locales": pending.ui_locales,
+            "fresh_login": pending.fresh_login,
+        }
+        self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
+
+    def resume(self, pending_id: str) -> Pending | None:
+        if not pending_id or len(pending_id) > 64:
+            return None
+        data = self.server.store.get(_PENDING, pending_id)
+        if data is None:
+            return None
+        return Pending(
+            id=pending_id,
+            query=[(k, v) for k, v in data["query"]],
+            client_id=data["client_id"],
+            client_name=data["client_name"],
+            scope=data["scope"],
+            redirect_uri=data["redirect_uri"],
+            state=data["state"],
+            prompts=frozenset(data["prompts"]),
+            max_age=data["max_age"],
+            login_hint=data["login_hint"],
+            ui_locales=data["ui_locales"],
+            fresh_login=data["fresh_login"],
+        )
+
+    def mark_logged_in(self, pending: Pending) -> None:
+        """After a login on this request, ``prompt=login``/``max_age`` are satisfied."""
+        self.park(replace(pending, fresh_login=True))
+
+    def finish(self, pending_id: str) -> None:
+        self.server.store.delete(_PENDING, pending_id)
+
+    def has_consent(self, account_id: str, client_id: str, scopes: list[str]) -> bool:
+        with Session(self.server.engine) as session:
+            consent = session.exec(
+                select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
+            ).first()
+        if consent is None or consent.withdrawn_at is not None:
+            return False
+        return set(scopes) <= set(consent.scopes.split())
+
+    def record_consent(self, account_id: str, client_id: str, scopes: list[str]) -> None:
+        with session_scope(self.server.engine) as session:
+            consent = session.exec(
+                select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
+            ).first()
+            if consent is None:
+                consent = Consent(account_id=account_id, client_id=client_id, scopes=" ".join(sorted(scopes)))
+            else:
+                granted = set() if consent.withdrawn_at else set(consent.scopes.split())
+                consent.scopes = " ".join(sorted(granted | set(scopes)))
+                consent.granted_at = utcnow()
+                consent.withdrawn_at = None
+            session.add(consent)
+            record_event(session, "consent.granted", account_id=account_id, client_id=client_id,
+                         scopes=sorted(scopes))
+
+    def issue_code(self, pending: Pending, ctx: AuthContext) -> str:
+        """Re-validate the parked request with authlib and return the redirect with a code."""
+        request = HttpRequest(method="GET", url=f"{self.settings.issuer}/authorize", headers={},
+                              query=pending.query)
+        response = self.server.create_authorization_response(
+            self.server.create_oauth2_request(request),
+            grant_user=AuthorizedUser(ctx),
+            grant=self.server.get_consent_grant(self.server.create_oauth2_request(request)),
+        )
+        location = response.headers.get("location")
+        if not location:
+            raise RuntimeError("authorization response without a redirect")
+        with session_scope(self.server.engine) as session:
+            record_event(session, "authorization.code_issued", account_id=ctx.account_id,
+                         client_id=pending.client_id, scopes=pending.scopes)
+        self.finish(pending.id)
+        return _with_params(location, {"iss": self.settings.issuer})

@@ -1,0 +1,81 @@
+"""Authorization codes: short-lived, single-use, kept in the ephemeral store under their hash.
+
+RFC 6749 §4.1.2: a code used twice is refused and the tokens issued from it are revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from authlib.oidc.core import AuthorizationCodeMixin
+
+from identity_service.storage.ephemeral import EphemeralStore
+
+_CODES = "code"
+_USED = "code_used"
+_USED_MEMORY_SECONDS = 600
+
+
+def _key(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@dataclass
+class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
+    client_id: str
+    account_id: str
+    redirect_uri: str
+    scope: str
+    auth_time: int
+    acr: str
+    sid: str
+    amr: list[str] = field(default_factory=list)
+    nonce: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    code_hash: str = ""
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return self.amr
+
+
+def save_code(store: EphemeralStore, code: str, record: AuthorizationCode, ttl: int) -> None:
+    data = asdict(record)
+    data.pop("code_hash")
+    store.put(_CODES, _key(code), data, ttl)
+
+
+def take_code(store: EphemeralStore, code: str) -> AuthorizationCode | None:
+    """Return the code's record exactly once; later calls get None (and see :func:`was_used`)."""
+    key = _key(code)
+    data = store.take(_CODES, key)
+    if data is None:
+        return None
+    store.put(_USED, key, {"access_token_jti": None}, _USED_MEMORY_SECONDS)
+    return AuthorizationCode(code_hash=key, **data)
+
+
+def remember_tokens_from_code(store: EphemeralStore, code_hash: str, access_token_jti: str) -> None:
+    store.put(_USED, code_hash, {"access_token_jti": access_token_jti}, _USED_MEMORY_SECONDS)
+
+
+def used_code_record(store: EphemeralStore, code: str) -> dict[str, Any] | None:
+    """What was issued from a code that has already been redeemed, if it was."""
+    return store.get(_USED, _key(code))

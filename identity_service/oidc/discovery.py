@@ -1,0 +1,54 @@
+"""OpenID Provider metadata (OIDC Discovery §3): exactly what is supported, serialised once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from identity_service.config import Settings
+from identity_service.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+
+router = APIRouter(tags=["OpenID Connect"])
+
+
+def provider_metadata(settings: Settings) -> dict[str, Any]:
+    issuer = settings.issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "claims_supported": list(SUPPORTED_CLAIMS),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": [settings.acr_level1, settings.acr_level2],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "ui_locales_supported": ["vi", "en"],
+        "claim_types_supported": ["normal"],
+    }
+
+
+def metadata_bytes(settings: Settings) -> bytes:
+    return json.dumps(provider_metadata(settings), separators=(",", ":")).encode()
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
+async def openid_configuration(request: Request) -> Response:
+    """Served from bytes computed at start-up: the hot path does no work."""
+    body: bytes = request.app.state.discovery_json
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=300"})

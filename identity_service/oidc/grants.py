@@ -1,0 +1,152 @@
+"""The authorization-code grant: authlib validates the protocol, these hooks supply storage and policy."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+
+from identity_service.oidc.authorization_codes import (
+    AuthorizationCode,
+    remember_tokens_from_code,
+    save_code,
+    take_code,
+    used_code_record,
+)
+from identity_service.oidc.clients import OAuthClient
+from identity_service.oidc.tokens import AuthContext, TokenSubject
+
+if TYPE_CHECKING:
+    from identity_service.oidc.server import IdentityAuthorizationServer
+
+
+class AuthorizedUser:
+    """``grant_user`` for authlib: the account plus how this browser session authenticated."""
+
+    def __init__(self, ctx: AuthContext) -> None:
+        self.ctx = ctx
+
+    def get_user_id(self) -> str:
+        return self.ctx.account_id
+
+
+class PkceS256(CodeChallenge):  # type: ignore[misc]
+    """RFC 9700 §2.1.1 / DESIGN.md: PKCE is required for every client, and only S256."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
+
+    def validate_code_challenge(self, grant: grants.BaseGrant, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("'code_challenge' is required (PKCE with S256).")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    server: IdentityAuthorizationServer
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: OAuthClient) -> str:
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
+            # OIDC Core §3.1.2.1: REQUIRED; and with no valid URI we must not redirect.
+            raise InvalidRequestError("'redirect_uri' is required.")
+        if not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("'redirect_uri' does not match a registered redirect URI exactly.")
+        return str(redirect_uri)
+
+    def generate_authorization_code(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        user: AuthorizedUser = request.user
+        data = request.payload.data
+        record = AuthorizationCode(
+            client_id=request.client.get_client_id(),
+            account_id=user.ctx.account_id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope,
+            auth_time=user.ctx.auth_time,
+            acr=user.ctx.acr,
+            amr=list(user.ctx.amr),
+            sid=user.ctx.sid,
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+        )
+        save_code(self.server.store, code, record, self.server.settings.authorization_code_ttl)
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
+        if not code or len(code) > 200:
+            return None
+        record = take_code(self.server.store, code)
+        if record is None:
+            used = used_code_record(self.server.store, code)
+            if used and used.get("access_token_jti"):
+                # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
+                self.server.issuer.revoke_access_token(str(used["access_token_jti"]))
+            return None
+        if record.client_id != client.get_client_id():
+            return None
+        return record
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Nothing to do: :func:`take_code` already consumed it atomically."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> TokenSubject:
+        subject = self.server.accounts.load_subject(authorization_code.account_id)
+        if subject is None or subject.account.status != "active":
+            raise InvalidGrantError("The account is not active.")
+        return subject
+
+    def generate_token(
+        self,
+        user: TokenSubject | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        code: AuthorizationCode = self.request.authorization_code
+        ctx = AuthContext(
+            account_id=code.account_id,
+            auth_time=code.auth_time,
+            acr=code.acr,
+            amr=tuple(code.amr),
+            sid=code.sid,
+        )
+        client: OAuthClient = self.request.client
+        granted = scope or ""
+        token, jti = self.server.issuer.access_token(client.row, ctx, granted)
+        remember_tokens_from_code(self.server.store, code.code_hash, jti)
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.server.settings.access_token_ttl,
+            "scope": granted,
+        }
+
+
+class OpenIDCodeExtension(OpenIDCode):  # type: ignore[misc]
+    """Adds the ID token; claims and signing are ours (cached key, pairwise sub, acr/amr/sid)."""
+
+    def __init__(self, server: IdentityAuthorizationServer) -> None:
+        super().__init__(require_nonce=False)
+        self._server = server
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        # Nonce replay is the RP's check (OIDC Core §3.1.3.7 step 11); the OP only echoes it.
+        return False
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        code: AuthorizationCode = request.authorization_code
+        ctx = AuthContext(code.account_id, code.auth_time, code.acr, tuple(code.amr), code.sid)
+        return self._server.issuer.id_token(
+            request.client.row, request.user, ctx, token["scope"], code.nonce, token.get("access_token")
+        )

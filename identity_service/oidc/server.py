@@ -1,0 +1,136 @@
+"""The thin adapter between authlib's (synchronous) server classes and Starlette.
+
+authlib ships Flask and Django integrations only. Starlette reads bodies asynchronously, so
+routes read the request first, wrap it in :class:`HttpRequest`, and run authlib in the
+threadpool (its storage hooks do blocking I/O; they must not run on the event loop).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest, OAuth2Payload, OAuth2Request
+from starlette.responses import Response
+
+from identity_service.oidc.clients import OAuthClient, find_client
+from identity_service.oidc.grants import CodeGrant, OpenIDCodeExtension, PkceS256
+from identity_service.oidc.claims import SUPPORTED_SCOPES
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from identity_service.config import Settings
+    from identity_service.identity.accounts import AccountService
+    from identity_service.oidc.tokens import TokenIssuer
+    from identity_service.storage.ephemeral import EphemeralStore
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """Everything authlib needs from an HTTP request, already read from the socket."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: list[tuple[str, str]] = field(default_factory=list)
+    form: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
+        for key, value in pairs:
+            self._datalist[key].append(value)
+        self._data = {key: values[0] for key, values in self._datalist.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, request: HttpRequest) -> None:
+        super().__init__(method=request.method, uri=request.url, headers=request.headers)
+        self._args = dict(request.query[::-1])
+        self._form = dict(request.form[::-1])
+        self.payload = _Payload(request.query + request.form if request.method == "POST" else request.query)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class _JsonPayload(JsonPayload):  # type: ignore[misc]
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._json = data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._json
+
+
+class StarletteJsonRequest(JsonRequest):  # type: ignore[misc]
+    def __init__(self, request: HttpRequest, body: dict[str, Any]) -> None:
+        super().__init__(request.method, request.url, request.headers)
+        self.payload = _JsonPayload(body)
+
+
+class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    """authlib's server with our storage hooks; responses are Starlette responses."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        store: EphemeralStore,
+        issuer: TokenIssuer,
+        accounts: AccountService,
+    ) -> None:
+        super().__init__(scopes_supported=list(SUPPORTED_SCOPES))
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.issuer = issuer
+        self.accounts = accounts
+        self.register_grant(CodeGrant, [PkceS256(required=True), OpenIDCodeExtension(self)])
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        return find_client(self.engine, client_id)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Tokens are recorded when they are issued (:class:`TokenIssuer`)."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No signal bus: events that matter are audited by the callers."""
+
+    def create_oauth2_request(self, request: HttpRequest | OAuth2Request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return StarletteOAuth2Request(request)
+
+    def create_json_request(self, request: HttpRequest) -> JsonRequest:
+        return StarletteJsonRequest(request, {})
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        response_headers = dict(headers)
+        if isinstance(body, dict):
+            content = json.dumps(body, separators=(",", ":")).encode()
+            response_headers["Content-Type"] = "application/json"
+        else:
+            content = (body or "").encode()
+        # RFC 6749 §5.1: token responses (and errors) must not be cached.
+        response_headers.setdefault("Cache-Control", "no-store")
+        response_headers.setdefault("Pragma", "no-cache")
+        return Response(content=content, status_code=status, headers=response_headers)

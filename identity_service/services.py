@@ -1,0 +1,82 @@
+"""Everything a request handler needs, built once per process by :func:`build_services`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from identity_service.config import Settings
+from identity_service.identity.accounts import AccountService
+from identity_service.identity.enrollment import EnrollmentService
+from identity_service.identity.otp import OtpService
+from identity_service.identity.sms import make_sms_sender
+from identity_service.oidc.server import IdentityAuthorizationServer
+from identity_service.oidc.tokens import TokenIssuer
+from identity_service.security.keys import KeySet, ensure_development_key, load_keys
+from identity_service.security.passwords import PasswordHasher
+from identity_service.storage.database import make_engine
+from identity_service.storage.ephemeral import EphemeralStore, make_store
+from identity_service.web.sessions import CookieNames, SessionManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    store: EphemeralStore
+    keys: KeySet
+    hasher: PasswordHasher
+    accounts: AccountService
+    issuer: TokenIssuer
+    oauth: IdentityAuthorizationServer
+    sessions: SessionManager
+    enrollment: EnrollmentService
+    csrf_secret: bytes
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _local_secret(path: Path, nbytes: int = 32) -> str:
+    """A development secret kept in the data directory (0600), made on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def build_services(settings: Settings, engine: Engine | None = None, store: EphemeralStore | None = None) -> Services:
+    engine = engine or make_engine(settings.resolved_database_url, settings.db_pool_size)
+    store = store or make_store(settings.redis_url, settings.redis_prefix)
+    if settings.environment == "production":
+        keys = load_keys(settings.keys_dir)
+    else:
+        keys = ensure_development_key(settings.keys_dir)
+    salt = settings.pairwise_salt or _local_secret(settings.data_dir / "pairwise_salt")
+    csrf_secret = (settings.csrf_secret or _local_secret(settings.data_dir / "csrf_secret")).encode()
+    hasher = PasswordHasher(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+    accounts = AccountService(engine=engine, hasher=hasher)
+    issuer = TokenIssuer(settings, keys, store, salt)
+    oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts)
+    sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
+    otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
+    enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings)
+    return Services(
+        settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
+        issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
+    )

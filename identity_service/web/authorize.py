@@ -1,0 +1,188 @@
+"""Browser side of the authorization endpoint: login and consent pages around the protocol flow."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
+from identity_service.identity.audit import record_event
+from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, ErrorRedirect, Pending
+from identity_service.oidc.server import HttpRequest
+from identity_service.oidc.tokens import AuthContext
+from identity_service.storage.database import session_scope
+from identity_service.web.i18n import translator
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.sessions import BrowserSession
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+_MAX_QUERY_PAIRS = 50
+
+
+def _flow(request: Request) -> AuthorizationFlow:
+    flow: AuthorizationFlow = request.app.state.authorization_flow
+    return flow
+
+
+def _see_other(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+async def _next_step(request: Request, pending: Pending) -> Response:
+    """Decide what the browser does next: log in, consent, or go back to the client with a code."""
+    services = services_of(request)
+    flow = _flow(request)
+    session = services.sessions.current(request)
+    needs_login = session is None or (
+        not pending.fresh_login
+        and ("login" in pending.prompts or (pending.max_age is not None and session.age() > pending.max_age))
+    )
+    if needs_login:
+        if "none" in pending.prompts:
+            return _see_other(flow.error_location(pending.redirect_uri, "login_required",
+                                                  "The citizen is not logged in.", pending.state))
+        await run_in_threadpool(flow.park, pending)
+        return _see_other(f"/login?req={pending.id}")
+    assert session is not None
+    consented = await run_in_threadpool(flow.has_consent, session.account_id, pending.client_id, pending.scopes)
+    if "consent" in pending.prompts or not consented:
+        if "none" in pending.prompts:
+            return _see_other(flow.error_location(pending.redirect_uri, "consent_required",
+                                                  "The citizen has not consented.", pending.state))
+        await run_in_threadpool(flow.park, pending)
+        return _see_other(f"/consent?req={pending.id}")
+    return _see_other(await run_in_threadpool(flow.issue_code, pending, _context(session)))
+
+
+def _context(session: BrowserSession) -> AuthContext:
+    return AuthContext(account_id=session.account_id, auth_time=session.auth_time, acr=session.acr,
+                       amr=session.amr, sid=session.sid)
+
+
+@router.api_route("/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        form = await request.form()
+        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    if len(pairs) > _MAX_QUERY_PAIRS:
+        return error_page(request, "error.invalid_request", 400)
+    services = services_of(request)
+    http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
+                               headers=dict(request.headers), query=pairs)
+    result = await run_in_threadpool(_flow(request).validate, http_request)
+    if isinstance(result, ErrorRedirect):
+        return _see_other(result.location)
+    if isinstance(result, ErrorPage):
+        log.info("authorization request refused without redirect: %s", result.description)
+        return error_page(request, result.message_key, 400)
+    return await _next_step(request, result)
+
+
+@router.get("/authorize/resume")
+async def authorize_resume(request: Request, req: str = "") -> Response:
+    pending = await run_in_threadpool(_flow(request).resume, req)
+    if pending is None:
+        return error_page(request, "error.request_expired", 400)
+    return await _next_step(request, pending)
+
+
+@router.get("/login")
+async def login_page(request: Request, req: str = "") -> Response:
+    pending = await run_in_threadpool(_flow(request).resume, req) if req else None
+    if req and pending is None:
+        return error_page(request, "error.request_expired", 400)
+    return render(request, "login.html", {
+        "req": req,
+        "client_name": pending.client_name if pending else None,
+        "cccd": (pending.login_hint or "") if pending else "",
+        "error": None,
+    }, ui_locales=pending.ui_locales if pending else None)
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    csrf_token: str = Form(""),
+    req: str = Form(""),
+    cccd: str = Form("", max_length=64),
+    password: str = Form("", max_length=1024),
+) -> Response:
+    services = services_of(request)
+    flow = _flow(request)
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    pending = await run_in_threadpool(flow.resume, req) if req else None
+    if req and pending is None:
+        return error_page(request, "error.request_expired", 400)
+    t = translator(locale_of(request))
+    context = {"req": req, "client_name": pending.client_name if pending else None, "cccd": cccd}
+    try:
+        account = await run_in_threadpool(services.accounts.authenticate, cccd, password)
+    except AuthenticationFailed:
+        return render(request, "login.html", {**context, "error": t("error.login.invalid_credentials")}, 401)
+    except AccountLocked:
+        return render(request, "login.html", {**context, "error": t("error.login.locked")}, 403)
+    old = services.sessions.current(request)
+    if old is not None:
+        services.sessions.end(old.sid)
+    session = services.sessions.start(account.id, services.settings.acr_level1, ("pwd",), account.level)
+
+    def _audit() -> None:
+        with session_scope(services.engine) as db:
+            record_event(db, "login.succeeded", account_id=account.id,
+                         client_id=pending.client_id if pending else None, amr=["pwd"])
+
+    await run_in_threadpool(_audit)
+    if pending is not None:
+        await run_in_threadpool(flow.mark_logged_in, pending)
+        response: Response = _see_other(f"/authorize/resume?req={pending.id}")
+    else:
+        response = _see_other("/account")
+    services.sessions.set_cookie(response, session)
+    return response
+
+
+@router.get("/consent")
+async def consent_page(request: Request, req: str = "") -> Response:
+    services = services_of(request)
+    session = services.sessions.current(request)
+    pending = await run_in_threadpool(_flow(request).resume, req)
+    if pending is None:
+        return error_page(request, "error.request_expired", 400)
+    if session is None:
+        return _see_other(f"/login?req={pending.id}")
+    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
+    return render(request, "consent.html", {
+        "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
+        "account_display": display,
+    }, ui_locales=pending.ui_locales)
+
+
+@router.post("/consent")
+async def consent_submit(
+    request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
+) -> Response:
+    services = services_of(request)
+    flow = _flow(request)
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    pending = await run_in_threadpool(flow.resume, req)
+    if pending is None:
+        return error_page(request, "error.request_expired", 400)
+    session = services.sessions.current(request)
+    if session is None:
+        return _see_other(f"/login?req={pending.id}")
+    if decision != "allow":
+        await run_in_threadpool(flow.finish, pending.id)
+        return _see_other(flow.error_location(pending.redirect_uri, "access_denied",
+                                              "The citizen declined.", pending.state))
+    await run_in_threadpool(flow.record_consent, session.account_id, pending.client_id, pending.scopes)
+    return _see_other(await run_in_threadpool(flow.issue_code, pending, _context(session)))
