@@ -19,6 +19,7 @@ from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
 from identity_service.web import account, authorize, enroll, enrollment_api, health
+from identity_service.web.pages import error_page
 from identity_service.web.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,10 @@ def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_problem(request: Request, exc: Exception) -> Response:
+    """JSON callers get RFC 9457 problem details; browsers get a page."""
     assert isinstance(exc, RequestValidationError)
+    if not request.url.path.startswith("/api/"):
+        return error_page(request, "error.invalid_request", 400)
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
               for e in exc.errors()]
     return JSONResponse({"type": "about:blank", "title": "Invalid request", "status": 400,

@@ -7,10 +7,10 @@ directory (0600) so each development start can print them again; production neve
 from __future__ import annotations
 
 import json
-from datetime import date
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 

@@ -57,7 +57,8 @@ def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
         console.print("Registry entries you can enroll at /enroll (any phone like 0912345678):")
         for entry in examples:  # type: ignore[attr-defined]
             console.print(f"  {entry['cccd']}  {entry['full_name']}  {entry['birth_date']}")
-    console.print(f"SMS codes (development sender): `identity-service sms outbox` or {settings.data_dir}/sms_outbox.jsonl")
+    outbox = settings.data_dir / "sms_outbox.jsonl"
+    console.print(f"SMS codes (development sender): `identity-service sms outbox` or {outbox}")
     console.rule()
 
 

@@ -16,9 +16,9 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest, OAuth2Payload, OAuth2Request
 from starlette.responses import Response
 
+from identity_service.oidc.claims import SUPPORTED_SCOPES
 from identity_service.oidc.clients import OAuthClient, find_client
 from identity_service.oidc.grants import CodeGrant, OpenIDCodeExtension, PkceS256
-from identity_service.oidc.claims import SUPPORTED_SCOPES
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -23,7 +23,7 @@ def _check(services: Services) -> dict[str, str]:
     try:
         with services.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means not ready; the reason is logged by SQLAlchemy
+    except Exception:
         result["database"] = "unavailable"
     try:
         services.store.ping()

@@ -1,0 +1,154 @@
+"""Level-1 enrollment pages: registry match → one-time code → password (DESIGN.md §1)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from identity_service.identity.enrollment import WeakPassword
+from identity_service.web.enrollment_errors import error_code, is_enrollment_error
+from identity_service.web.i18n import translator
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+
+router = APIRouter(include_in_schema=False)
+
+
+def _see_other(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _mask_phone(phone: str) -> str:
+    return phone[:3] + "*" * max(len(phone) - 6, 0) + phone[-3:]
+
+
+@router.get("/enroll")
+async def enroll_page(request: Request) -> Response:
+    return render(request, "enroll_start.html", {"form": {}, "errors": {}})
+
+
+@router.post("/enroll")
+async def enroll_submit(
+    request: Request,
+    csrf_token: str = Form(""),
+    cccd: str = Form("", max_length=64),
+    full_name: str = Form("", max_length=200),
+    birth_date: str = Form("", max_length=20),
+    phone: str = Form("", max_length=32),
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    t = translator(locale_of(request))
+    form = {"cccd": cccd, "full_name": full_name, "birth_date": birth_date, "phone": phone}
+    errors: dict[str, str] = {}
+    for field in ("cccd", "full_name", "birth_date", "phone"):
+        if not form[field].strip():
+            errors[field] = t("error.required")
+    parsed_birth: date | None = None
+    if "birth_date" not in errors:
+        try:
+            parsed_birth = date.fromisoformat(birth_date)
+        except ValueError:
+            errors["birth_date"] = t("error.invalid_date")
+    if errors:
+        return render(request, "enroll_start.html", {"form": form, "errors": errors}, 400)
+    assert parsed_birth is not None
+    services = services_of(request)
+    try:
+        enrollment_id = await run_in_threadpool(services.enrollment.start, cccd, full_name, parsed_birth, phone)
+    except Exception as exc:
+        if not is_enrollment_error(exc):
+            raise
+        code = error_code(exc)
+        field = "cccd" if code.startswith("invalid_cccd") else "phone" if code == "invalid_phone" else "form"
+        return render(request, "enroll_start.html", {"form": form, "errors": {field: t(f"error.{code}")}}, 400)
+    return _see_other(f"/enroll/verify?enrollment={enrollment_id}")
+
+
+def _verify_page(request: Request, enrollment: str, error: str | None, status_code: int = 200) -> Response:
+    services = services_of(request)
+    state = services.enrollment.describe(enrollment)
+    if state is None:
+        return error_page(request, "error.enrollment.not_found", 400)
+    return render(request, "enroll_verify.html", {
+        "enrollment": enrollment, "phone_masked": _mask_phone(state.phone), "error": error,
+    }, status_code)
+
+
+@router.get("/enroll/verify")
+async def verify_page(request: Request, enrollment: str = "") -> Response:
+    return await run_in_threadpool(_verify_page, request, enrollment, None)
+
+
+@router.post("/enroll/verify")
+async def verify_submit(
+    request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100),
+    code: str = Form("", max_length=16),
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    services = services_of(request)
+    try:
+        await run_in_threadpool(services.enrollment.verify_code, enrollment, code.strip())
+    except Exception as exc:
+        if not is_enrollment_error(exc):
+            raise
+        t = translator(locale_of(request))
+        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
+    return _see_other(f"/enroll/password?enrollment={enrollment}")
+
+
+@router.post("/enroll/resend")
+async def resend_submit(
+    request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100)
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    services = services_of(request)
+    try:
+        await run_in_threadpool(services.enrollment.resend_code, enrollment)
+    except Exception as exc:
+        if not is_enrollment_error(exc):
+            raise
+        t = translator(locale_of(request))
+        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
+    return _see_other(f"/enroll/verify?enrollment={enrollment}")
+
+
+@router.get("/enroll/password")
+async def password_page(request: Request, enrollment: str = "") -> Response:
+    services = services_of(request)
+    if await run_in_threadpool(services.enrollment.describe, enrollment) is None:
+        return error_page(request, "error.enrollment.not_found", 400)
+    return render(request, "enroll_password.html", {"enrollment": enrollment, "errors": []})
+
+
+@router.post("/enroll/password")
+async def password_submit(
+    request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100),
+    password: str = Form("", max_length=1024), password_confirm: str = Form("", max_length=1024),
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    t = translator(locale_of(request))
+    if password != password_confirm:
+        return render(request, "enroll_password.html",
+                      {"enrollment": enrollment, "errors": [t("error.password.mismatch")]}, 400)
+    services = services_of(request)
+    try:
+        await run_in_threadpool(services.enrollment.set_password, enrollment, password)
+    except WeakPassword as exc:
+        messages = [t(f"error.password.{problem}") for problem in exc.problems]
+        return render(request, "enroll_password.html", {"enrollment": enrollment, "errors": messages}, 400)
+    except Exception as exc:
+        if not is_enrollment_error(exc):
+            raise
+        return error_page(request, f"error.{error_code(exc)}", 400)
+    return _see_other("/enroll/done")
+
+
+@router.get("/enroll/done")
+async def done_page(request: Request) -> Response:
+    return render(request, "enroll_done.html", {})

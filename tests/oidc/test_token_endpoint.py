@@ -1,0 +1,108 @@
+"""Token endpoint rules (RFC 6749 §4.1.3 and §5.2, RFC 7636 §4.6)."""
+
+from __future__ import annotations
+
+import jwt
+
+from tests.oidc.conftest import ISSUER, REDIRECT_URI, Harness, pkce_pair
+
+
+def test_code_exchange_returns_signed_id_and_access_tokens(harness: Harness) -> None:
+    code, verifier = harness.obtain_code()
+    response = harness.exchange(code, verifier)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    jwks = harness.client.get("/jwks.json").json()
+    key = jwt.PyJWK(jwks["keys"][0])
+    id_token = jwt.decode(body["id_token"], key.key, algorithms=["RS256"], audience=harness.client_id,
+                          issuer=ISSUER)
+    assert id_token["nonce"] == "n-1"
+    assert id_token["at_hash"]
+    assert jwt.get_unverified_header(body["id_token"])["kid"] == jwks["keys"][0]["kid"]
+    assert jwt.get_unverified_header(body["access_token"])["typ"] == "at+jwt"
+
+
+def test_reused_code_is_refused_and_revokes_the_access_token_issued_from_it(harness: Harness) -> None:
+    code, verifier = harness.obtain_code()
+    first = harness.exchange(code, verifier)
+    assert first.status_code == 200
+    access_token = first.json()["access_token"]
+    assert harness.client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code == 200
+    second = harness.exchange(code, verifier)
+    assert second.status_code == 400
+    assert second.json()["error"] == "invalid_grant"
+    after = harness.client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert after.status_code == 401
+
+
+def test_wrong_client_secret_is_invalid_client(harness: Harness) -> None:
+    code, verifier = harness.obtain_code()
+    response = harness.exchange(code, verifier, secret="wrong-secret")
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_wrong_code_verifier_is_invalid_grant(harness: Harness) -> None:
+    code, _ = harness.obtain_code()
+    other_verifier, _ = pkce_pair()
+    response = harness.exchange(code, other_verifier)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_missing_code_verifier_is_invalid_request(harness: Harness) -> None:
+    code, _ = harness.obtain_code()
+    response = harness.client.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                                   "redirect_uri": REDIRECT_URI},
+                                   auth=(harness.client_id, harness.client_secret))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_redirect_uri_must_match_the_authorization_request(harness: Harness) -> None:
+    code, verifier = harness.obtain_code()
+    response = harness.client.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                                   "redirect_uri": "https://rp.example/other",
+                                                   "code_verifier": verifier},
+                                   auth=(harness.client_id, harness.client_secret))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_unknown_grant_type_is_unsupported_grant_type(harness: Harness) -> None:
+    response = harness.client.post("/token", data={"grant_type": "password", "username": "x", "password": "y"},
+                                   auth=(harness.client_id, harness.client_secret))
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+
+
+def test_garbage_code_is_invalid_grant(harness: Harness) -> None:
+    _, verifier = pkce_pair()
+    response = harness.exchange("not-a-code" * 50, verifier)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_json_body_is_refused_with_invalid_request(harness: Harness) -> None:
+    response = harness.client.post("/token", json={"grant_type": "authorization_code"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_userinfo_without_or_with_a_forged_token_is_401(harness: Harness) -> None:
+    assert harness.client.get("/userinfo").status_code == 401
+    forged = jwt.encode({"sub": "x", "iss": ISSUER, "exp": 9999999999, "iat": 1, "jti": "j"}, "secret",
+                        algorithm="HS256", headers={"typ": "at+jwt"})
+    response = harness.client.get("/userinfo", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_discovery_lists_exactly_the_supported_surface(harness: Harness) -> None:
+    metadata = harness.client.get("/.well-known/openid-configuration").json()
+    assert metadata["issuer"] == ISSUER
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    assert "none" not in metadata["id_token_signing_alg_values_supported"]
