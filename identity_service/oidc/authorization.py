@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from sqlmodel import Session, select
+from starlette.datastructures import Headers
 
 from identity_service.identity.audit import record_event
 from identity_service.oidc.clients import OAuthClient
@@ -201,7 +202,7 @@ class AuthorizationFlow:
 
     def issue_code(self, pending: Pending, ctx: AuthContext) -> str:
         """Re-validate the parked request with authlib and return the redirect with a code."""
-        request = HttpRequest(method="GET", url=f"{self.settings.issuer}/authorize", headers={},
+        request = HttpRequest(method="GET", url=f"{self.settings.issuer}/authorize", headers=Headers(),
                               query=pending.query)
         response = self.server.create_authorization_response(
             self.server.create_oauth2_request(request),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.grants.util import is_openid_scope
 
 from identity_service.oidc.authorization_codes import (
     AuthorizationCode,
@@ -139,6 +140,14 @@ class OpenIDCodeExtension(OpenIDCode):  # type: ignore[misc]
     def __init__(self, server: IdentityAuthorizationServer) -> None:
         super().__init__(require_nonce=False)
         self._server = server
+
+    def __call__(self, grant: grants.BaseGrant) -> None:
+        # authlib's prompt hook needs the end user at validation time; the session is only known
+        # to the web layer, which applies prompt/max_age itself (oidc/authorization.py).
+        grant.register_hook("after_create_token_response", self.process_token)
+        if is_openid_scope(grant.request.payload.scope):
+            grant.register_hook("after_validate_authorization_request_payload",
+                                self.validate_openid_authorization_request)
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         # Nonce replay is the RP's check (OIDC Core §3.1.3.7 step 11); the OP only echoes it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ class HttpRequest:
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (Starlette Headers) for authlib's lookups
     query: list[tuple[str, str]] = field(default_factory=list)
     form: list[tuple[str, str]] = field(default_factory=list)
 

@@ -25,6 +25,6 @@ async def token(request: Request) -> Response:
     form = await request.form(max_fields=_MAX_FORM_FIELDS)
     pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     http_request = HttpRequest(method="POST", url=f"{services.settings.issuer}/token",
-                               headers=dict(request.headers), form=pairs)
+                               headers=request.headers, form=pairs)
     response: Response = await run_in_threadpool(services.oauth.create_token_response, http_request)
     return response

@@ -37,3 +37,14 @@ class EphemeralStore(Protocol):
 
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` if the store cannot be used."""
+
+
+def make_store(redis_url: str | None, prefix: str) -> EphemeralStore:
+    """Redis when a URL is configured (shared by every process), otherwise in-process."""
+    if redis_url:
+        from identity_service.storage.redis_store import RedisStore
+
+        return RedisStore.from_url(redis_url, prefix)
+    from identity_service.storage.memory_store import MemoryStore
+
+    return MemoryStore()

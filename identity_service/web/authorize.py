@@ -75,7 +75,7 @@ async def authorize(request: Request) -> Response:
         return error_page(request, "error.invalid_request", 400)
     services = services_of(request)
     http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
-                               headers=dict(request.headers), query=pairs)
+                               headers=request.headers, query=pairs)
     result = await run_in_threadpool(_flow(request).validate, http_request)
     if isinstance(result, ErrorRedirect):
         return _see_other(result.location)
@@ -103,7 +103,7 @@ async def login_page(request: Request, req: str = "") -> Response:
         "client_name": pending.client_name if pending else None,
         "cccd": (pending.login_hint or "") if pending else "",
         "error": None,
-    }, ui_locales=pending.ui_locales if pending else None)
+    }, ui_locales=pending.ui_locales if pending else None, redirect_target=pending.redirect_uri if pending else None)
 
 
 @router.post("/login")
@@ -123,12 +123,15 @@ async def login_submit(
         return error_page(request, "error.request_expired", 400)
     t = translator(locale_of(request))
     context = {"req": req, "client_name": pending.client_name if pending else None, "cccd": cccd}
+    target = pending.redirect_uri if pending else None
     try:
         account = await run_in_threadpool(services.accounts.authenticate, cccd, password)
     except AuthenticationFailed:
-        return render(request, "login.html", {**context, "error": t("error.login.invalid_credentials")}, 401)
+        return render(request, "login.html", {**context, "error": t("error.login.invalid_credentials")}, 401,
+                      redirect_target=target)
     except AccountLocked:
-        return render(request, "login.html", {**context, "error": t("error.login.locked")}, 403)
+        return render(request, "login.html", {**context, "error": t("error.login.locked")}, 403,
+                      redirect_target=target)
     old = services.sessions.current(request)
     if old is not None:
         services.sessions.end(old.sid)
@@ -163,7 +166,7 @@ async def consent_page(request: Request, req: str = "") -> Response:
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
         "account_display": display,
-    }, ui_locales=pending.ui_locales)
+    }, ui_locales=pending.ui_locales, redirect_target=pending.redirect_uri)
 
 
 @router.post("/consent")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from starlette.responses import Response
@@ -39,7 +39,10 @@ def render(
     context: dict[str, Any],
     status_code: int = 200,
     ui_locales: str | None = None,
+    redirect_target: str | None = None,
 ) -> Response:
+    """Render a page. ``redirect_target`` is the client URI a form on this page may end up
+    redirecting to: CSP ``form-action`` also governs redirects after a form post."""
     services = services_of(request)
     lang = locale_of(request, ui_locales)
     response = Response(status_code=status_code, media_type="text/html")
@@ -57,6 +60,12 @@ def render(
     response.body = body.encode()
     response.headers["content-length"] = str(len(response.body))
     response.headers["cache-control"] = "no-store"
+    if redirect_target:
+        parts = urlsplit(redirect_target)
+        response.headers["content-security-policy"] = (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            f"form-action 'self' {parts.scheme}://{parts.netloc}; frame-ancestors 'none'; base-uri 'none'"
+        )
     if request.query_params.get("lang") in ("vi", "en"):
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, path="/", samesite="lax",
                             secure=services.sessions.cookies.secure)

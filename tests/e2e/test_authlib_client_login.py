@@ -14,7 +14,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
-from tests.e2e.conftest import Provider
+from tests.live_provider import Provider
 from tests.factories import make_account, make_citizen, make_client
 from tests.html_forms import form_posting_to
 

@@ -1,0 +1,89 @@
+"""Passwords: argon2id through passlib (libpass), and the NIST SP 800-63B §3.1.1.2 policy."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from passlib.context import CryptContext
+
+MIN_LENGTH = 8  # NIST SP 800-63B: at least 8 characters
+MAX_LENGTH = 128  # long passphrases welcome; the bound keeps hashing cheap to refuse
+_COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
+
+
+class PasswordHasher:
+    """argon2id with OWASP parameters by default (m=19 MiB, t=2, p=1).
+
+    Hashing costs tens of milliseconds: call it from a worker thread, never the event loop.
+    """
+
+    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=memory_kib,
+            argon2__rounds=time_cost,
+            argon2__parallelism=parallelism,
+        )
+        self._dummy = self._context.hash("dummy password for unknown accounts")
+
+    def hash(self, password: str) -> str:
+        return str(self._context.hash(password))
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        try:
+            return bool(self._context.verify(password, password_hash))
+        except (ValueError, TypeError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return bool(self._context.needs_update(password_hash))
+
+    def verify_dummy(self, password: str) -> None:
+        """Spend the same time as a real check, so unknown accounts cannot be told apart."""
+        self._context.verify(password, self._dummy)
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    lines = _COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().casefold() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _normalise(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def _is_repetitive(password: str) -> bool:
+    if len(set(password)) <= 2:
+        return True
+    codes = [ord(c) for c in password]
+    steps = {b - a for a, b in zip(codes, codes[1:], strict=False)}
+    return len(steps) == 1 and steps <= {1, -1}
+
+
+def check_password_policy(password: str, context_words: Iterable[str] = ()) -> list[str]:
+    """Problem codes (empty when acceptable): too_short, too_long, common, contains_personal_data,
+    repetitive. No composition rules (NIST SP 800-63B §3.1.1.2)."""
+    problems: list[str] = []
+    length = len(unicodedata.normalize("NFC", password))
+    if length < MIN_LENGTH:
+        problems.append("too_short")
+    if length > MAX_LENGTH:
+        problems.append("too_long")
+    normalised = _normalise(password)
+    stripped = re.sub(r"[\W_]+", "", normalised)
+    if normalised in _common_passwords() or stripped in _common_passwords():
+        problems.append("common")
+    for word in context_words:
+        word = _normalise(word).strip()
+        if len(word) >= 4 and (word in normalised or word in stripped):
+            problems.append("contains_personal_data")
+            break
+    if "common" not in problems and _is_repetitive(normalised):
+        problems.append("repetitive")
+    return problems

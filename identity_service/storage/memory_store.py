@@ -1,0 +1,103 @@
+"""In-process ephemeral store for the embedded defaults (one process; thread-safe)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from identity_service.storage.ephemeral import StoreUnavailable
+
+
+class MemoryStore:
+    """A dict of JSON strings with expiry times. Values are serialised so callers cannot mutate them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 1_000_000) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._data: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    @staticmethod
+    def _key(namespace: str, key: str) -> str:
+        return f"{namespace}:{key}"
+
+    def _live(self, full_key: str) -> str | None:
+        entry = self._data.get(full_key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._data[full_key]
+            return None
+        return entry[1]
+
+    def _write(self, full_key: str, raw: str, ttl: int) -> None:
+        self._writes += 1
+        if self._writes % 1000 == 0:
+            self._purge()
+        if len(self._data) >= self._max_entries and full_key not in self._data:
+            self._purge()
+            if len(self._data) >= self._max_entries:
+                raise StoreUnavailable("in-process store is full")
+        self._data[full_key] = (self._clock() + ttl, raw)
+
+    def _purge(self) -> None:
+        now = self._clock()
+        for full_key in [k for k, (expires, _) in self._data.items() if expires <= now]:
+            del self._data[full_key]
+
+    def put(self, namespace: str, key: str, value: dict[str, Any], ttl: int) -> None:
+        raw = json.dumps(value)
+        with self._lock:
+            self._write(self._key(namespace, key), raw, ttl)
+
+    def add(self, namespace: str, key: str, value: dict[str, Any], ttl: int) -> bool:
+        raw = json.dumps(value)
+        full_key = self._key(namespace, key)
+        with self._lock:
+            if self._live(full_key) is not None:
+                return False
+            self._write(full_key, raw, ttl)
+            return True
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            raw = self._live(self._key(namespace, key))
+        return None if raw is None else dict(json.loads(raw))
+
+    def take(self, namespace: str, key: str) -> dict[str, Any] | None:
+        full_key = self._key(namespace, key)
+        with self._lock:
+            raw = self._live(full_key)
+            if raw is not None:
+                del self._data[full_key]
+        return None if raw is None else dict(json.loads(raw))
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self._data.pop(self._key(namespace, key), None)
+
+    def incr(self, namespace: str, key: str, ttl: int) -> int:
+        full_key = self._key(namespace, key)
+        with self._lock:
+            raw = self._live(full_key)
+            if raw is None:
+                self._write(full_key, "1", ttl)
+                return 1
+            expires, _ = self._data[full_key]
+            count = int(raw) + 1
+            self._data[full_key] = (expires, str(count))  # the window does not slide
+            return count
+
+    def ttl(self, namespace: str, key: str) -> int | None:
+        full_key = self._key(namespace, key)
+        with self._lock:
+            if self._live(full_key) is None:
+                return None
+            return max(0, int(self._data[full_key][0] - self._clock() + 0.999))
+
+    def ping(self) -> None:
+        return None
