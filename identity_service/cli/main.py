@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -43,11 +44,12 @@ def _settings() -> Settings:
 
 def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
     console.rule("[bold]identity_service — development demo (synthetic data only)")
-    console.print(f"Issuer: {settings.issuer}   Discovery: {settings.issuer}/.well-known/openid-configuration")
-    table = Table("client_id", "client_secret", "redirect_uri", "scopes", title="Demo clients")
+    console.print(f"Issuer: {settings.issuer}", soft_wrap=True)
+    console.print(f"Discovery: {settings.issuer}/.well-known/openid-configuration", soft_wrap=True)
+    console.print("Demo clients (client_secret_basic; PKCE S256 required):")
     for client_id, info in credentials["clients"].items():  # type: ignore[attr-defined]
-        table.add_row(client_id, info["client_secret"], info["redirect_uri"], info["scopes"])
-    console.print(table)
+        console.print(f"  {client_id}\n    secret:       {info['client_secret']}\n"
+                      f"    redirect_uri: {info['redirect_uri']}\n    scopes:       {info['scopes']}", soft_wrap=True)
     account = credentials.get("account")
     if isinstance(account, dict):
         console.print(f"Demo citizen login: CCCD [bold]{account['cccd']}[/bold] password "
@@ -58,7 +60,7 @@ def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
         for entry in examples:  # type: ignore[attr-defined]
             console.print(f"  {entry['cccd']}  {entry['full_name']}  {entry['birth_date']}")
     outbox = settings.data_dir / "sms_outbox.jsonl"
-    console.print(f"SMS codes (development sender): `identity-service sms outbox` or {outbox}")
+    console.print(f"SMS codes (development sender): `identity-service sms outbox` or {outbox}", soft_wrap=True)
     console.rule()
 
 
@@ -69,6 +71,9 @@ def serve(
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
 ) -> None:
     """Migrate the schema, seed the demo (development), and run the provider."""
+    if port is not None and "IDENTITY_ISSUER" not in os.environ:
+        # Worker processes read the environment: keep the issuer in step with the port.
+        os.environ["IDENTITY_ISSUER"] = f"http://localhost:{port}"
     settings = _settings()
     configure_logging(settings.log_level)
     upgrade_database(settings.resolved_database_url)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 from passlib.context import CryptContext
@@ -62,7 +63,7 @@ def _is_repetitive(password: str) -> bool:
     if len(set(password)) <= 2:
         return True
     codes = [ord(c) for c in password]
-    steps = {b - a for a, b in zip(codes, codes[1:], strict=False)}
+    steps = {b - a for a, b in pairwise(codes)}
     return len(steps) == 1 and steps <= {1, -1}
 
 

@@ -21,7 +21,7 @@ return count
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis[str], prefix: str) -> None:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR_WITH_TTL)

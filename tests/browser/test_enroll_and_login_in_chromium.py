@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from playwright.sync_api import Browser, Route, sync_playwright
 
-from tests.live_provider import Provider
 from tests.factories import make_citizen, make_client
+from tests.live_provider import Provider
 from tests.oidc.conftest import pkce_pair
 
 pytestmark = pytest.mark.browser

@@ -14,9 +14,9 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
-from tests.live_provider import Provider
 from tests.factories import make_account, make_citizen, make_client
 from tests.html_forms import form_posting_to
+from tests.live_provider import Provider
 
 REDIRECT_URI = "https://rp.example/callback"
 
