@@ -1,0 +1,62 @@
+"""argon2id hashing through passlib (libpass) and the NIST SP 800-63B password policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity_service.security.passwords import PasswordHasher, check_password_policy
+from tests.factories import FAST_HASHER
+
+
+def test_default_parameters_are_owasp_argon2id() -> None:
+    hashed = PasswordHasher().hash("một câu mật khẩu dài")
+    assert hashed.startswith("$argon2id$")
+    assert "m=19456,t=2,p=1" in hashed
+
+
+def test_verify_accepts_the_password_and_rejects_others() -> None:
+    hashed = FAST_HASHER.hash("hoa-sen-nở-giữa-mùa-hạ")
+    assert FAST_HASHER.verify("hoa-sen-nở-giữa-mùa-hạ", hashed)
+    assert not FAST_HASHER.verify("hoa-sen-no-giua-mua-ha", hashed)
+    assert not FAST_HASHER.verify("anything", "not-a-hash")
+
+
+def test_hashes_are_salted() -> None:
+    assert FAST_HASHER.hash("same password") != FAST_HASHER.hash("same password")
+
+
+def test_weaker_parameters_need_rehash_under_the_default_policy() -> None:
+    assert PasswordHasher().needs_rehash(FAST_HASHER.hash("x" * 10))
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("short", "too_short"),
+    ("1234567", "too_short"),
+    ("x" * 129, "too_long"),
+    ("password", "common"),
+    ("Password1", "common"),
+    ("matkhau123", "common"),
+    ("ANHYEUEM", "common"),
+    ("iloveyou2024", "common"),
+    ("aaaaaaaaaa", "repetitive"),
+    ("1111111111", "common"),
+    ("abcdefghij", "repetitive"),
+    ("zzzzyyyyzz", "repetitive"),
+])
+def test_policy_refuses(password: str, problem: str) -> None:
+    assert problem in check_password_policy(password)
+
+
+def test_personal_data_is_refused() -> None:
+    assert "contains_personal_data" in check_password_policy("toi-la-001190123456", ["001190123456"])
+    assert "contains_personal_data" in check_password_policy("sinh19900517!", ["19900517"])
+
+
+@pytest.mark.parametrize("password", [
+    "ngựa xanh pin kẹp giấy",      # passphrase with spaces and diacritics
+    "correct horse battery staple",
+    "k7#Lp2qZ",                    # 8 characters, no composition rule needed
+    "trời hôm nay thật đẹp và mát mẻ" * 3,
+])
+def test_policy_accepts_long_or_random_passwords_without_composition_rules(password: str) -> None:
+    assert check_password_policy(password) == []

@@ -1,0 +1,145 @@
+"""One suite for both ephemeral stores: in-process (embedded) and Redis (real server)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from identity_service.storage.ephemeral import EphemeralStore, StoreUnavailable
+from identity_service.storage.memory_store import MemoryStore
+from identity_service.storage.redis_store import RedisStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> EphemeralStore:
+    if request.param == "memory":
+        return MemoryStore()
+    url = request.getfixturevalue("redis_url")
+    return RedisStore.from_url(url, request.getfixturevalue("redis_prefix"))
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 4.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_put_then_get_round_trips_json(store: EphemeralStore) -> None:
+    store.put("ns", "k", {"a": 1, "b": ["x", "y"], "c": None}, 60)
+    assert store.get("ns", "k") == {"a": 1, "b": ["x", "y"], "c": None}
+
+
+def test_put_replaces(store: EphemeralStore) -> None:
+    store.put("ns", "k", {"v": 1}, 60)
+    store.put("ns", "k", {"v": 2}, 60)
+    assert store.get("ns", "k") == {"v": 2}
+
+
+def test_missing_key_is_none(store: EphemeralStore) -> None:
+    assert store.get("ns", "absent") is None
+    assert store.take("ns", "absent") is None
+    assert store.ttl("ns", "absent") is None
+
+
+def test_values_expire_after_their_ttl(store: EphemeralStore) -> None:
+    store.put("ns", "short", {"v": 1}, 1)
+    assert store.get("ns", "short") == {"v": 1}
+    assert _eventually(lambda: store.get("ns", "short") is None)
+
+
+def test_add_only_stores_when_absent(store: EphemeralStore) -> None:
+    assert store.add("ns", "k", {"v": 1}, 60) is True
+    assert store.add("ns", "k", {"v": 2}, 60) is False
+    assert store.get("ns", "k") == {"v": 1}
+
+
+def test_take_is_single_use_under_real_concurrency(store: EphemeralStore) -> None:
+    store.put("ns", "code", {"v": "secret"}, 60)
+    results: list[object] = []
+    barrier = threading.Barrier(20)
+
+    def racer() -> None:
+        barrier.wait()
+        results.append(store.take("ns", "code"))
+
+    threads = [threading.Thread(target=racer) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [r for r in results if r is not None]
+    assert winners == [{"v": "secret"}]
+    assert store.get("ns", "code") is None
+
+
+def test_incr_counts_and_its_window_does_not_slide(store: EphemeralStore) -> None:
+    assert store.incr("ns", "counter", 60) == 1
+    assert store.incr("ns", "counter", 60) == 2
+    first_ttl = store.ttl("ns", "counter")
+    assert first_ttl is not None and 55 <= first_ttl <= 60
+    assert store.incr("ns", "counter", 3600) == 3
+    later_ttl = store.ttl("ns", "counter")
+    assert later_ttl is not None and later_ttl <= 60
+
+
+def test_delete_removes(store: EphemeralStore) -> None:
+    store.put("ns", "k", {"v": 1}, 60)
+    store.delete("ns", "k")
+    assert store.get("ns", "k") is None
+    store.delete("ns", "never-there")
+
+
+def test_namespaces_are_isolated(store: EphemeralStore) -> None:
+    store.put("a", "k", {"v": "a"}, 60)
+    store.put("b", "k", {"v": "b"}, 60)
+    assert store.get("a", "k") == {"v": "a"}
+    assert store.get("b", "k") == {"v": "b"}
+
+
+def test_returned_values_are_copies(store: EphemeralStore) -> None:
+    value = {"list": [1]}
+    store.put("ns", "k", value, 60)
+    value["list"].append(2)
+    fetched = store.get("ns", "k")
+    assert fetched == {"list": [1]}
+    assert fetched is not None
+    fetched["list"].append(3)
+    assert store.get("ns", "k") == {"list": [1]}
+
+
+def test_memory_store_expiry_follows_its_clock() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    store.put("ns", "k", {"v": 1}, 10)
+    now[0] += 9.5
+    assert store.get("ns", "k") == {"v": 1}
+    now[0] += 1
+    assert store.get("ns", "k") is None
+    assert store.add("ns", "k", {"v": 2}, 10) is True
+
+
+def test_memory_store_refuses_to_grow_without_bound() -> None:
+    store = MemoryStore(max_entries=3)
+    for i in range(3):
+        store.put("ns", str(i), {}, 60)
+    with pytest.raises(StoreUnavailable):
+        store.put("ns", "overflow", {}, 60)
+
+
+@pytest.mark.parametrize("operation", [
+    lambda s: s.put("ns", "k", {}, 1), lambda s: s.add("ns", "k", {}, 1), lambda s: s.get("ns", "k"),
+    lambda s: s.take("ns", "k"), lambda s: s.delete("ns", "k"), lambda s: s.incr("ns", "k", 1),
+    lambda s: s.ttl("ns", "k"), lambda s: s.ping(),
+])
+def test_unreachable_redis_raises_store_unavailable_never_a_raw_error(
+    operation: Callable[[EphemeralStore], object],
+) -> None:
+    store = RedisStore.from_url("redis://127.0.0.1:1/0", "x:")
+    with pytest.raises(StoreUnavailable):
+        operation(store)
