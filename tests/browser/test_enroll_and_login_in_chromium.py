@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Route, sync_playwright
 
 from tests.factories import make_citizen, make_client
+from tests.harness import pkce_pair
 from tests.live_provider import Provider
-from tests.oidc.conftest import pkce_pair
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.oidc.conftest import REDIRECT_URI, Harness
+from tests.harness import REDIRECT_URI, Harness
 
 
 def _authorize(harness: Harness, **overrides: str) -> object:

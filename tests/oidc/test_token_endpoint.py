@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from tests.oidc.conftest import ISSUER, REDIRECT_URI, Harness, pkce_pair
+from tests.harness import ISSUER, REDIRECT_URI, Harness, pkce_pair
 
 
 def test_code_exchange_returns_signed_id_and_access_tokens(harness: Harness) -> None:

@@ -1,0 +1,100 @@
+"""The provider in-process (Starlette TestClient) on both storage stacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+from identity_service.app import create_app
+from identity_service.config import Settings
+from identity_service.services import Services, build_services
+from identity_service.storage.ephemeral import make_store
+from tests.factories import make_account, make_citizen, make_client
+from tests.html_forms import form_posting_to
+
+ISSUER = "http://localhost:8000"
+REDIRECT_URI = "https://rp.example/callback"
+PASSWORD = "một-con-vịt-xòe-ra-hai-cái-cánh"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+@dataclass
+class Harness:
+    client: TestClient
+    services: Services
+    engine: Engine
+    client_id: str
+    client_secret: str
+    cccd: str
+
+    def authorize_params(self, **overrides: str) -> dict[str, str]:
+        _, challenge = pkce_pair()
+        params = {
+            "response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI,
+            "scope": "openid profile", "state": "st-1", "nonce": "n-1",
+            "code_challenge": challenge, "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def login(self) -> None:
+        page = self.client.get("/login")
+        form = form_posting_to(page.text, "/login")
+        form.fields.update(cccd=self.cccd, password=PASSWORD)
+        response = self.client.post("/login", data=form.fields, follow_redirects=False)
+        assert response.status_code == 303, response.text
+
+    def obtain_code(self, verifier_challenge: tuple[str, str] | None = None) -> tuple[str, str]:
+        """Log in, consent and return ``(code, code_verifier)``."""
+        verifier, challenge = verifier_challenge or pkce_pair()
+        self.login()
+        url = "/authorize?" + urlencode(self.authorize_params(code_challenge=challenge))
+        response = self.client.get(url, follow_redirects=False)
+        location = response.headers["location"]
+        if location.startswith("/consent"):
+            page = self.client.get(location)
+            form = form_posting_to(page.text, "/consent")
+            response = self.client.post("/consent", data={**form.fields, "decision": "allow"},
+                                        follow_redirects=False)
+            location = response.headers["location"]
+        assert location.startswith(REDIRECT_URI), location
+        from urllib.parse import parse_qs, urlsplit
+
+        return parse_qs(urlsplit(location).query)["code"][0], verifier
+
+    def exchange(self, code: str, verifier: str, secret: str | None = None) -> object:
+        return self.client.post("/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        }, auth=(self.client_id, secret or self.client_secret))
+
+
+@pytest.fixture(params=["embedded", "postgresql+redis"])
+def harness(request: pytest.FixtureRequest, tmp_path: Path, sqlite_engine: Engine) -> Iterator[Harness]:
+    settings = Settings(issuer=ISSUER, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", seed_demo=False,
+                        argon2_memory_kib=1024, argon2_time_cost=1)
+    if request.param == "embedded":
+        engine, store = sqlite_engine, make_store(None, "")
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        store = make_store(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
+    services = build_services(settings, engine=engine, store=store)
+    citizen = make_citizen(engine)
+    make_account(engine, citizen, PASSWORD)
+    client_id, secret = make_client(engine, REDIRECT_URI)
+    with TestClient(create_app(settings, services), base_url=ISSUER) as client:
+        yield Harness(client, services, engine, client_id, secret, citizen.cccd)
