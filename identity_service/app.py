@@ -26,9 +26,16 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
+_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz")
+
+
 def _unavailable(request: Request, exc: Exception) -> Response:
     # DESIGN.md §5: fail closed with 503 + Retry-After; never a 500, never a token on partial state.
     log.error("dependency unavailable on %s: %s", request.url.path, type(exc).__name__)
+    if not request.url.path.startswith(_JSON_PATHS):
+        page = error_page(request, "error.server_unavailable", 503)
+        page.headers["Retry-After"] = "5"
+        return page
     return JSONResponse({"error": "temporarily_unavailable",
                          "error_description": "A storage service is unavailable; try again shortly."},
                         status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
