@@ -123,17 +123,22 @@ def _progress() -> Progress:
 @registry_app.command("import")
 def registry_import(path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Load a registry CSV; report rows accepted and rejected (with reasons)."""
-    from identity_service.identity.registry_io import import_registry_csv
+    from identity_service.identity.registry_io import RegistryFileError, import_registry_csv
 
     settings = _settings()
     upgrade_database(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     with path.open("rb") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
-    with _progress() as progress:
-        task = progress.add_task("importing", total=total)
-        report = import_registry_csv(engine, path, progress=lambda n: progress.update(task, completed=n))
-    engine.dispose()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("importing", total=total)
+            report = import_registry_csv(engine, path, progress=lambda n: progress.update(task, completed=n))
+    except RegistryFileError as exc:
+        console.print(f"[red]nothing imported:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
     console.print(f"accepted: {report.accepted}  rejected: {report.rejected}")
     for reason, count in report.reasons.most_common():
         console.print(f"  {count:>8}  {reason}")
