@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from fastapi import APIRouter, Form, Request
@@ -9,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
-from identity_service.web.enrollment_errors import error_code, is_enrollment_error
+from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
 
@@ -58,9 +59,7 @@ async def enroll_submit(
     services = services_of(request)
     try:
         enrollment_id = await run_in_threadpool(services.enrollment.start, cccd, full_name, parsed_birth, phone)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         code = error_code(exc)
         field = "cccd" if code.startswith("invalid_cccd") else "phone" if code == "invalid_phone" else "form"
         return render(request, "enroll_start.html", {"form": form, "errors": {field: t(f"error.{code}")}}, 400)
@@ -82,6 +81,16 @@ async def verify_page(request: Request, enrollment: str = "") -> Response:
     return await run_in_threadpool(_verify_page, request, enrollment, None)
 
 
+async def _on_verify_page(request: Request, enrollment: str, action: Callable[[], None], next_url: str) -> Response:
+    """Run an enrollment step; on a domain error show the code page again with the message."""
+    try:
+        await run_in_threadpool(action)
+    except ENROLLMENT_ERRORS as exc:
+        t = translator(locale_of(request))
+        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
+    return _see_other(next_url)
+
+
 @router.post("/enroll/verify")
 async def verify_submit(
     request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100),
@@ -89,15 +98,9 @@ async def verify_submit(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    services = services_of(request)
-    try:
-        await run_in_threadpool(services.enrollment.verify_code, enrollment, code.strip())
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
-        t = translator(locale_of(request))
-        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
-    return _see_other(f"/enroll/password?enrollment={enrollment}")
+    service = services_of(request).enrollment
+    return await _on_verify_page(request, enrollment, lambda: service.verify_code(enrollment, code.strip()),
+                                 f"/enroll/password?enrollment={enrollment}")
 
 
 @router.post("/enroll/resend")
@@ -106,15 +109,9 @@ async def resend_submit(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    services = services_of(request)
-    try:
-        await run_in_threadpool(services.enrollment.resend_code, enrollment)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
-        t = translator(locale_of(request))
-        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
-    return _see_other(f"/enroll/verify?enrollment={enrollment}")
+    service = services_of(request).enrollment
+    return await _on_verify_page(request, enrollment, lambda: service.resend_code(enrollment),
+                                 f"/enroll/verify?enrollment={enrollment}")
 
 
 @router.get("/enroll/password")
@@ -142,9 +139,7 @@ async def password_submit(
     except WeakPassword as exc:
         messages = [t(f"error.password.{problem}") for problem in exc.problems]
         return render(request, "enroll_password.html", {"enrollment": enrollment, "errors": messages}, 400)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         return error_page(request, f"error.{error_code(exc)}", 400)
     return _see_other("/enroll/done")
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
 from identity_service.services import Services
-from identity_service.web.enrollment_errors import error_code, is_enrollment_error
+from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
 
 router = APIRouter(prefix="/api/enrollment", tags=["Enrollment"])
@@ -75,9 +75,7 @@ async def start(body: StartEnrollment, request: Request) -> Response:
     try:
         enrollment_id = await run_in_threadpool(services.enrollment.start, body.cccd, body.full_name,
                                                 body.birth_date, body.phone)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return JSONResponse({"enrollment_id": enrollment_id, "expires_in": services.settings.enrollment_ttl},
                         status_code=201)
@@ -87,9 +85,7 @@ async def start(body: StartEnrollment, request: Request) -> Response:
 async def verify(enrollment_id: str, body: VerifyCode, request: Request) -> Response:
     try:
         await run_in_threadpool(_services(request).enrollment.verify_code, enrollment_id, body.code)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return Response(status_code=204)
 
@@ -98,9 +94,7 @@ async def verify(enrollment_id: str, body: VerifyCode, request: Request) -> Resp
 async def resend(enrollment_id: str, request: Request) -> Response:
     try:
         await run_in_threadpool(_services(request).enrollment.resend_code, enrollment_id)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return Response(status_code=204)
 
@@ -111,8 +105,6 @@ async def set_password(enrollment_id: str, body: SetPassword, request: Request) 
     try:
         account = await run_in_threadpool(_services(request).enrollment.set_password, enrollment_id,
                                           body.password)
-    except Exception as exc:
-        if not is_enrollment_error(exc):
-            raise
+    except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return JSONResponse({"level": account.level, "status": account.status}, status_code=201)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from identity_service.identity.cccd import InvalidCccd
 from identity_service.identity.enrollment import EnrollmentError
+from identity_service.identity.otp import OtpError
 from identity_service.identity.registry import RegistryMismatch
+from identity_service.identity.sms import SmsUnavailable
+
+ENROLLMENT_ERRORS = (InvalidCccd, RegistryMismatch, EnrollmentError, OtpError, SmsUnavailable)
 
 
 def error_code(exc: Exception) -> str:
@@ -13,11 +17,6 @@ def error_code(exc: Exception) -> str:
         return f"invalid_cccd.{exc.part}"
     if isinstance(exc, RegistryMismatch):
         return f"registry.{exc.reason}"
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
+    if isinstance(exc, EnrollmentError | OtpError | SmsUnavailable):
+        return exc.code
     return "invalid_request"
-
-
-def is_enrollment_error(exc: Exception) -> bool:
-    return isinstance(exc, InvalidCccd | RegistryMismatch | EnrollmentError) or hasattr(exc, "code")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -10,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from identity_service.services import Services
 from identity_service.storage.ephemeral import StoreUnavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["Operations"])
 
 
@@ -27,7 +30,8 @@ def _check(services: Services) -> dict[str, str]:
         result["database"] = "unavailable"
     try:
         services.store.ping()
-    except StoreUnavailable:
+    except StoreUnavailable as exc:
+        log.warning("readiness: ephemeral store unavailable (%s)", exc)
         result["store"] = "unavailable"
     return result
 
