@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     access_token_ttl: int = 600
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_token_reuse_grace: int = 10
     session_ttl: int = 8 * 3600
     otp_ttl: int = 300
     otp_max_attempts: int = 5

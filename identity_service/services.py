@@ -15,6 +15,7 @@ from identity_service.identity.accounts import AccountService
 from identity_service.identity.enrollment import EnrollmentService
 from identity_service.identity.otp import OtpService
 from identity_service.identity.sms import make_sms_sender
+from identity_service.oidc.refresh_tokens import RefreshTokenStore
 from identity_service.oidc.server import IdentityAuthorizationServer
 from identity_service.oidc.tokens import TokenIssuer
 from identity_service.security.keys import KeySet, ensure_development_key, load_keys
@@ -72,7 +73,9 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     )
     accounts = AccountService(engine=engine, hasher=hasher)
     issuer = TokenIssuer(settings, keys, store, salt)
-    oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts)
+    refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
+                                       settings.access_token_ttl)
+    oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts, refresh_tokens)
     sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
     otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
     enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from datetime import date, timedelta
 
-from identity_service.security.passwords import PasswordHasher
 from sqlalchemy.engine import Engine
 
 from identity_service.security.client_secrets import hash_client_secret
+from identity_service.security.passwords import PasswordHasher
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, Citizen, Client
 
@@ -59,6 +59,7 @@ def make_client(
     redirect_uri: str,
     scopes: str = "openid profile citizen_id phone",
     subject_type: str = "pairwise",
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
 ) -> tuple[str, str]:
     """Register a confidential client; returns ``(client_id, client_secret)``."""
     client_id = f"test-{secrets.token_hex(6)}"
@@ -66,5 +67,5 @@ def make_client(
     with session_scope(engine) as session:
         session.add(Client(client_id=client_id, client_secret_hash=hash_client_secret(secret), name="Test RP",
                            redirect_uris=[redirect_uri], allowed_scopes=scopes, subject_type=subject_type,
-                           sector_identifier="rp.example"))
+                           sector_identifier="rp.example", grant_types=list(grant_types)))
     return client_id, secret

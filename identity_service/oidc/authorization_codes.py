@@ -68,12 +68,13 @@ def take_code(store: EphemeralStore, code: str) -> AuthorizationCode | None:
     data = store.take(_CODES, key)
     if data is None:
         return None
-    store.put(_USED, key, {"access_token_jti": None}, _USED_MEMORY_SECONDS)
+    store.put(_USED, key, {"access_token_jti": None, "family": None}, _USED_MEMORY_SECONDS)
     return AuthorizationCode(code_hash=key, **data)
 
 
-def remember_tokens_from_code(store: EphemeralStore, code_hash: str, access_token_jti: str) -> None:
-    store.put(_USED, code_hash, {"access_token_jti": access_token_jti}, _USED_MEMORY_SECONDS)
+def remember_tokens_from_code(store: EphemeralStore, code_hash: str, access_token_jti: str,
+                              family: str | None) -> None:
+    store.put(_USED, code_hash, {"access_token_jti": access_token_jti, "family": family}, _USED_MEMORY_SECONDS)
 
 
 def used_code_record(store: EphemeralStore, code: str) -> dict[str, Any] | None:

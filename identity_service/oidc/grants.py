@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import is_openid_scope
@@ -18,6 +18,7 @@ from identity_service.oidc.authorization_codes import (
     used_code_record,
 )
 from identity_service.oidc.clients import OAuthClient
+from identity_service.oidc.refresh_tokens import ClaimedRefreshToken, RefreshTokenRejected
 from identity_service.oidc.tokens import AuthContext, TokenSubject
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             if used and used.get("access_token_jti"):
                 # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
                 self.server.issuer.revoke_access_token(str(used["access_token_jti"]))
+                if used.get("family"):
+                    self.server.refresh_tokens.revoke_family(str(used["family"]), reason="code_replayed",
+                                                             client_id=client.get_client_id())
             return None
         if record.client_id != client.get_client_id():
             return None
@@ -124,14 +128,81 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         )
         client: OAuthClient = self.request.client
         granted = scope or ""
-        token, jti = self.server.issuer.access_token(client.row, ctx, granted)
-        remember_tokens_from_code(self.server.store, code.code_hash, jti)
-        return {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": self.server.settings.access_token_ttl,
-            "scope": granted,
-        }
+        refresh_token, family = None, None
+        if client.check_grant_type("refresh_token"):
+            refresh_token, family = self.server.refresh_tokens.issue(client.client_id, ctx, granted)
+        token, jti = self.server.issuer.access_token(client.row, ctx, granted, family)
+        remember_tokens_from_code(self.server.store, code.code_hash, jti, family)
+        return _token_response(self.server, token, granted, refresh_token)
+
+
+def _token_response(server: IdentityAuthorizationServer, access_token: str, scope: str,
+                    refresh_token: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer",
+                            "expires_in": server.settings.access_token_ttl, "scope": scope}
+    if refresh_token:
+        body["refresh_token"] = refresh_token
+    return body
+
+
+class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    """RFC 6749 §6 with rotation and reuse detection (:mod:`identity_service.oidc.refresh_tokens`)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CodeGrant.TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    server: IdentityAuthorizationServer
+
+    def validate_token_request(self) -> None:
+        client = self._validate_request_client()
+        self.request.client = client
+        presented = self.request.form.get("refresh_token")
+        if not presented:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        row = self.server.refresh_tokens.find(presented)
+        if row is None or row.client_id != client.get_client_id():
+            raise InvalidGrantError("The refresh token is invalid.")
+        requested = set((self.request.payload.scope or "").split())
+        if not requested <= set(row.scope.split()):
+            raise InvalidScopeError("The requested scope exceeds the original grant.")
+        try:
+            # Checked before the claim so a bad request does not consume the token.
+            self.request.refresh_token = self.server.refresh_tokens.claim(row)
+        except RefreshTokenRejected as exc:
+            raise InvalidGrantError(str(exc)) from exc
+
+    def authenticate_user(self, refresh_token: ClaimedRefreshToken) -> TokenSubject:
+        subject = self.server.accounts.load_subject(refresh_token.row.account_id)
+        if subject is None or subject.account.status != "active":
+            raise InvalidGrantError("The account is not active.")
+        return subject
+
+    def generate_token(self, user: TokenSubject | None = None, scope: str | None = None,
+                       grant_type: str | None = None, expires_in: int | None = None,
+                       include_refresh_token: bool = True) -> dict[str, Any]:
+        claimed: ClaimedRefreshToken = self.request.refresh_token
+        client: OAuthClient = self.request.client
+        granted = scope or claimed.get_scope()
+        refresh_token, family = self.server.refresh_tokens.issue(client.client_id, claimed.ctx, granted,
+                                                                 claimed.row.family_id)
+        token, _ = self.server.issuer.access_token(client.row, claimed.ctx, granted, family)
+        return _token_response(self.server, token, granted, refresh_token)
+
+    def revoke_old_credential(self, refresh_token: ClaimedRefreshToken) -> None:
+        """Nothing to do: the claim in :meth:`validate_token_request` already consumed it."""
+
+
+class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    """RFC 6749 §4.4 for machine clients: a token about the client itself, never a citizen."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CodeGrant.TOKEN_ENDPOINT_AUTH_METHODS
+    server: IdentityAuthorizationServer
+
+    def generate_token(self, user: object = None, scope: str | None = None, grant_type: str | None = None,
+                       expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+        client: OAuthClient = self.request.client
+        granted = client.get_allowed_scope(scope) if scope else client.row.allowed_scopes
+        return _token_response(self.server, self.server.issuer.client_access_token(client.row, granted), granted,
+                               None)
 
 
 class OpenIDCodeExtension(OpenIDCode):  # type: ignore[misc]

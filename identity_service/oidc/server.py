@@ -19,13 +19,15 @@ from starlette.responses import Response
 
 from identity_service.oidc.claims import SUPPORTED_SCOPES
 from identity_service.oidc.clients import OAuthClient, find_client
-from identity_service.oidc.grants import CodeGrant, OpenIDCodeExtension, PkceS256
+from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
+from identity_service.oidc.token_introspection import Introspection, Revocation
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from identity_service.config import Settings
     from identity_service.identity.accounts import AccountService
+    from identity_service.oidc.refresh_tokens import RefreshTokenStore
     from identity_service.oidc.tokens import TokenIssuer
     from identity_service.storage.ephemeral import EphemeralStore
 
@@ -98,6 +100,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         store: EphemeralStore,
         issuer: TokenIssuer,
         accounts: AccountService,
+        refresh_tokens: RefreshTokenStore,
     ) -> None:
         super().__init__(scopes_supported=list(SUPPORTED_SCOPES))
         self.settings = settings
@@ -105,7 +108,12 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.store = store
         self.issuer = issuer
         self.accounts = accounts
+        self.refresh_tokens = refresh_tokens
         self.register_grant(CodeGrant, [PkceS256(required=True), OpenIDCodeExtension(self)])
+        self.register_grant(RefreshGrant)
+        self.register_grant(ClientCredentials)
+        self.register_endpoint(Introspection)
+        self.register_endpoint(Revocation)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         return find_client(self.engine, client_id)
@@ -121,7 +129,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return request
         return StarletteOAuth2Request(request)
 
-    def create_json_request(self, request: HttpRequest) -> JsonRequest:
+    def create_json_request(self, request: HttpRequest) -> JsonRequest:  # pragma: no cover - no JSON endpoints
         return StarletteJsonRequest(request, {})
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:

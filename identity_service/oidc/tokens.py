@@ -18,6 +18,7 @@ from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Account, Citizen, Client
 
 ACCESS_TOKENS = "at"
+REVOKED_FAMILIES = "family_revoked"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,11 @@ class TokenIssuer:
         key = self._keys.active_for(alg)
         return jwt.encode(claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": typ})
 
-    def access_token(self, client: Client, ctx: AuthContext, scope: str) -> tuple[str, str]:
-        """Return ``(token, jti)``; the token is recorded for ``expires_in`` seconds."""
+    def access_token(self, client: Client, ctx: AuthContext, scope: str, family: str | None = None) -> tuple[str, str]:
+        """Return ``(token, jti)``; the token is recorded for ``expires_in`` seconds.
+
+        ``family`` ties it to the refresh-token family it came with: revoking the family revokes it.
+        """
         now = int(time.time())
         jti = secrets.token_urlsafe(16)
         claims = {
@@ -86,10 +90,24 @@ class TokenIssuer:
         self._store.put(
             ACCESS_TOKENS,
             jti,
-            {"account_id": ctx.account_id, "client_id": client.client_id, "scope": scope, "sid": ctx.sid},
+            {"account_id": ctx.account_id, "client_id": client.client_id, "scope": scope, "sid": ctx.sid,
+             "family": family, "exp": claims["exp"]},
             self._settings.access_token_ttl,
         )
         return token, jti
+
+    def client_access_token(self, client: Client, scope: str) -> str:
+        """A token for the client itself (client_credentials): ``sub`` is the client, no citizen."""
+        now = int(time.time())
+        jti = secrets.token_urlsafe(16)
+        claims = {"iss": self._settings.issuer, "sub": client.client_id, "aud": client.client_id,
+                  "client_id": client.client_id, "scope": scope, "iat": now,
+                  "exp": now + self._settings.access_token_ttl, "jti": jti}
+        token = self._sign(claims, "RS256", "at+jwt")
+        self._store.put(ACCESS_TOKENS, jti, {"account_id": None, "client_id": client.client_id, "scope": scope,
+                                             "sid": None, "family": None, "exp": claims["exp"]},
+                        self._settings.access_token_ttl)
+        return token
 
     def id_token(
         self,
@@ -143,5 +161,7 @@ class TokenIssuer:
             return None
         record = self._store.get(ACCESS_TOKENS, str(claims["jti"]))
         if record is None:
+            return None
+        if record.get("family") and self._store.get(REVOKED_FAMILIES, str(record["family"])) is not None:
             return None
         return claims, record

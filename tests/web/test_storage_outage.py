@@ -50,8 +50,9 @@ def test_authorization_request_gets_a_503_page(broken: tuple[TestClient, str, st
 
 def test_token_request_gets_a_503_json_error_and_no_token(broken: tuple[TestClient, str, str]) -> None:
     client, client_id, secret = broken
-    response = client.post("/token", data={"grant_type": "authorization_code", "code": "c", "redirect_uri": REDIRECT_URI,
-                                           "code_verifier": "v" * 43}, auth=(client_id, secret))
+    response = client.post("/token", data={"grant_type": "authorization_code", "code": "c",
+                                           "redirect_uri": REDIRECT_URI, "code_verifier": "v" * 43},
+                           auth=(client_id, secret))
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
     assert "access_token" not in response.text
