@@ -60,12 +60,16 @@ def make_client(
     scopes: str = "openid profile citizen_id phone",
     subject_type: str = "pairwise",
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    auth_method: str = "client_secret_basic",
+    jwks: dict[str, object] | None = None,
 ) -> tuple[str, str]:
     """Register a confidential client; returns ``(client_id, client_secret)``."""
     client_id = f"test-{secrets.token_hex(6)}"
     secret = secrets.token_urlsafe(32)
     with session_scope(engine) as session:
-        session.add(Client(client_id=client_id, client_secret_hash=hash_client_secret(secret), name="Test RP",
+        stored_secret = hash_client_secret(secret) if auth_method.startswith("client_secret") else None
+        session.add(Client(client_id=client_id, client_secret_hash=stored_secret, name="Test RP",
+                           token_endpoint_auth_method=auth_method, jwks=jwks,
                            redirect_uris=[redirect_uri], allowed_scopes=scopes, subject_type=subject_type,
                            sector_identifier="rp.example", grant_types=list(grant_types)))
     return client_id, secret

@@ -44,7 +44,7 @@ class Harness:
     def authorize_params(self, **overrides: str) -> dict[str, str]:
         _, challenge = pkce_pair()
         params = {
-            "response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI,
+            "response_type": "code", "client_id": overrides.pop("client_id", self.client_id), "redirect_uri": REDIRECT_URI,
             "scope": "openid profile", "state": "st-1", "nonce": "n-1",
             "code_challenge": challenge, "code_challenge_method": "S256",
         }
@@ -58,11 +58,13 @@ class Harness:
         response = self.client.post("/login", data=form.fields, follow_redirects=False)
         assert response.status_code == 303, response.text
 
-    def obtain_code(self, verifier_challenge: tuple[str, str] | None = None) -> tuple[str, str]:
+    def obtain_code(self, verifier_challenge: tuple[str, str] | None = None, client_id: str | None = None,
+                    **params: str) -> tuple[str, str]:
         """Log in, consent and return ``(code, code_verifier)``."""
         verifier, challenge = verifier_challenge or pkce_pair()
         self.login()
-        url = "/authorize?" + urlencode(self.authorize_params(code_challenge=challenge))
+        url = "/authorize?" + urlencode(self.authorize_params(code_challenge=challenge,
+                                                              client_id=client_id or self.client_id, **params))
         response = self.client.get(url, follow_redirects=False)
         location = response.headers["location"]
         if location.startswith("/consent"):

@@ -92,6 +92,7 @@ def seed_demo(engine: Engine, settings: Settings, hasher: PasswordHasher) -> dic
             row.redirect_uris = [demo.redirect_uri]
             row.allowed_scopes = demo.scopes
             row.min_level = demo.min_level
+            row.grant_types = ["authorization_code", "refresh_token"]
             session.add(row)
             record_event(session, "client.registered", client_id=demo.client_id, source="demo-seed")
             clients[demo.client_id] = {"client_secret": secret, "redirect_uri": demo.redirect_uri,

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from identity_service.config import Settings
 from identity_service.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+from identity_service.oidc.client_auth import ASSERTION_ALGORITHMS
 
 router = APIRouter(tags=["OpenID Connect"])
 
@@ -24,8 +25,10 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/jwks.json",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                          "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                       "private_key_jwt", "none"],
         "scopes_supported": list(SUPPORTED_SCOPES),
         "claims_supported": list(SUPPORTED_CLAIMS),
         "response_types_supported": ["code"],
@@ -34,7 +37,9 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
+                                                  "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [settings.acr_level1, settings.acr_level2],
         "prompt_values_supported": ["none", "login", "consent"],

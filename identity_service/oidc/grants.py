@@ -50,7 +50,7 @@ class PkceS256(CodeChallenge):  # type: ignore[misc]
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]  # noqa: RUF012
     server: IdentityAuthorizationServer
 
     @staticmethod
@@ -194,7 +194,7 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
     """RFC 6749 §4.4 for machine clients: a token about the client itself, never a citizen."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = CodeGrant.TOKEN_ENDPOINT_AUTH_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]  # noqa: RUF012
     server: IdentityAuthorizationServer
 
     def generate_token(self, user: object = None, scope: str | None = None, grant_type: str | None = None,

@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest, OAuth2Payload, OAut
 from starlette.responses import Response
 
 from identity_service.oidc.claims import SUPPORTED_SCOPES
+from identity_service.oidc.client_auth import PrivateKeyJwt
 from identity_service.oidc.clients import OAuthClient, find_client
 from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
 from identity_service.oidc.token_introspection import Introspection, Revocation
@@ -112,6 +113,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(CodeGrant, [PkceS256(required=True), OpenIDCodeExtension(self)])
         self.register_grant(RefreshGrant)
         self.register_grant(ClientCredentials)
+        self.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(self))
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from identity_service.oidc.clients import OAuthClient
     from identity_service.oidc.server import IdentityAuthorizationServer
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    CLIENT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]  # noqa: RUF012 - RFC 7009 §2.1: public clients revoke too
     server: IdentityAuthorizationServer
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:

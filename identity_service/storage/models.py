@@ -74,6 +74,11 @@ class Client(SQLModel, table=True):
     subject_type: str = Field(default="pairwise", max_length=10)
     sector_identifier: str = Field(max_length=255, description="host that pairwise subs are derived for")
     min_level: int = Field(default=1, ge=1, le=2)
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True),
+                                        description="public keys for private_key_jwt (RFC 7523)")
+    require_par: bool = False
+    id_token_signed_response_alg: str = Field(default="RS256", max_length=10)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
 
 
