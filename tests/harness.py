@@ -44,7 +44,8 @@ class Harness:
     def authorize_params(self, **overrides: str) -> dict[str, str]:
         _, challenge = pkce_pair()
         params = {
-            "response_type": "code", "client_id": overrides.pop("client_id", self.client_id), "redirect_uri": REDIRECT_URI,
+            "response_type": "code", "client_id": overrides.pop("client_id", self.client_id),
+            "redirect_uri": REDIRECT_URI,
             "scope": "openid profile", "state": "st-1", "nonce": "n-1",
             "code_challenge": challenge, "code_challenge_method": "S256",
         }

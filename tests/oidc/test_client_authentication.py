@@ -112,7 +112,9 @@ def test_alg_none_and_hmac_with_the_public_key_are_refused(
     assert _exchange(harness, client_id, confused).json()["error"] == "invalid_client"
 
 
-def test_private_key_jwt_client_cannot_use_a_secret(harness: Harness, jwt_client: tuple[str, rsa.RSAPrivateKey]) -> None:
+def test_private_key_jwt_client_cannot_use_a_secret(
+    harness: Harness, jwt_client: tuple[str, rsa.RSAPrivateKey]
+) -> None:
     client_id, _ = jwt_client
     code, verifier = harness.obtain_code(client_id=client_id)
     response = harness.client.post("/token", data={"grant_type": "authorization_code", "code": code,
