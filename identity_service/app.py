@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.responses import JSONResponse, Response
 
 from identity_service.config import Environment, Settings
-from identity_service.oidc import discovery, jwks, token, userinfo
+from identity_service.oidc import discovery, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
-    for module in (discovery, jwks, token, userinfo, health, authorize, enroll, enrollment_api, account):
+    for module in (discovery, jwks, token, par, userinfo, health, authorize, enroll, enrollment_api, account):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

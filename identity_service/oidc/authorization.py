@@ -26,6 +26,7 @@ from identity_service.storage.models import Consent, utcnow
 
 _PENDING = "authz"
 SUPPORTED_PROMPTS = {"none", "login", "consent"}
+RESPONSE_MODES = ("query",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class ErrorRedirect:
     """Send the browser back to the client with an error (its redirect_uri was validated)."""
 
     location: str
+
+
+@dataclass(frozen=True)
+class AuthorizationError:
+    """A refused request; ``redirect_uri`` is set only when it was validated for the client."""
+
+    error: str
+    description: str
+    redirect_uri: str | None
+    state: str | None
 
 
 @dataclass(frozen=True)
@@ -84,29 +95,46 @@ class AuthorizationFlow:
         params["iss"] = self.settings.issuer  # RFC 9207
         return _with_params(redirect_uri, params)
 
-    def validate(self, request: HttpRequest) -> Pending | ErrorRedirect | ErrorPage:
-        """Validate with authlib; blocking (client lookup): run it in the threadpool."""
+    def validate(self, request: HttpRequest, pushed: bool = False) -> Pending | ErrorRedirect | ErrorPage:
+        """Validate with authlib; blocking (client lookup): run it in the threadpool.
+
+        ``pushed`` says the parameters came from a PAR ``request_uri`` (RFC 9126).
+        """
+        result = self.check(request, pushed)
+        if isinstance(result, Pending):
+            return result
+        if result.redirect_uri:
+            return ErrorRedirect(self.error_location(result.redirect_uri, result.error, result.description,
+                                                     result.state))
+        key = "error.unknown_client" if result.error == "invalid_client" else "error.redirect_uri"
+        return ErrorPage(key, result.description)
+
+    def check(self, request: HttpRequest, pushed: bool = False) -> Pending | AuthorizationError:
         params = dict(request.query[::-1])
+        state = params.get("state")
         oauth_request = self.server.create_oauth2_request(request)
         try:
             grant = self.server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
-            description = error.description or error.error
-            if error.redirect_uri:
-                return ErrorRedirect(self.error_location(error.redirect_uri, error.error, description,
-                                                         params.get("state")))
-            key = "error.unknown_client" if error.error == "invalid_client" else "error.redirect_uri"
-            return ErrorPage(key, description)
+            return AuthorizationError(error.error, error.description or error.error, error.redirect_uri, state)
         redirect_uri: str = grant.redirect_uri
-        state = params.get("state")
+        client: OAuthClient = grant.request.client
+
+        def refuse(error: str, description: str) -> AuthorizationError:
+            return AuthorizationError(error, description, redirect_uri, state)
+
+        if "request" in params:
+            return refuse("request_not_supported", "Request objects are not supported; use PAR.")
+        if client.row.require_par and not pushed:
+            return refuse("invalid_request", "This client must use pushed authorization requests (RFC 9126).")
         scope = grant.request.scope or ""
         if "openid" not in scope.split():
-            return ErrorRedirect(self.error_location(redirect_uri, "invalid_scope",
-                                                     "The 'openid' scope is required.", state))
+            return refuse("invalid_scope", "The 'openid' scope is required.")
         prompts = frozenset((params.get("prompt") or "").split())
         if not prompts <= SUPPORTED_PROMPTS or ("none" in prompts and len(prompts) > 1):
-            return ErrorRedirect(self.error_location(redirect_uri, "invalid_request",
-                                                     "Unsupported 'prompt' value.", state))
+            return refuse("invalid_request", "Unsupported 'prompt' value.")
+        if params.get("response_mode", "query") not in RESPONSE_MODES:
+            return refuse("invalid_request", "Unsupported 'response_mode'.")
         max_age: int | None = None
         if params.get("max_age") is not None:
             try:
@@ -114,9 +142,7 @@ class AuthorizationFlow:
                 if max_age < 0:
                     raise ValueError
             except ValueError:
-                return ErrorRedirect(self.error_location(redirect_uri, "invalid_request",
-                                                         "'max_age' must be a non-negative integer.", state))
-        client: OAuthClient = grant.request.client
+                return refuse("invalid_request", "'max_age' must be a non-negative integer.")
         return Pending(
             id=secrets.token_urlsafe(24),
             query=request.query,

@@ -24,6 +24,8 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks.json",
         "introspection_endpoint": f"{issuer}/introspect",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                           "private_key_jwt"],

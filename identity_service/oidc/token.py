@@ -14,7 +14,7 @@ router = APIRouter(tags=["OpenID Connect"])
 _MAX_FORM_FIELDS = 30
 
 
-async def _read_form(request: Request, path: str) -> HttpRequest | Response:
+async def read_form(request: Request, path: str) -> HttpRequest | Response:
     services: Services = request.app.state.services
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
@@ -28,7 +28,7 @@ async def _read_form(request: Request, path: str) -> HttpRequest | Response:
 
 @router.post("/token", summary="Token endpoint: authorization_code, refresh_token, client_credentials")
 async def token(request: Request) -> Response:
-    http_request = await _read_form(request, "/token")
+    http_request = await read_form(request, "/token")
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
@@ -38,7 +38,7 @@ async def token(request: Request) -> Response:
 
 @router.post("/introspect", summary="Token introspection (RFC 7662)")
 async def introspect(request: Request) -> Response:
-    http_request = await _read_form(request, "/introspect")
+    http_request = await read_form(request, "/introspect")
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
@@ -49,7 +49,7 @@ async def introspect(request: Request) -> Response:
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")
 async def revoke(request: Request) -> Response:
-    http_request = await _read_form(request, "/revoke")
+    http_request = await read_form(request, "/revoke")
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
 from identity_service.identity.audit import record_event
 from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, ErrorRedirect, Pending
+from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.storage.database import session_scope
@@ -74,9 +75,18 @@ async def authorize(request: Request) -> Response:
     if len(pairs) > _MAX_QUERY_PAIRS:
         return error_page(request, "error.invalid_request", 400)
     services = services_of(request)
+    given = dict(pairs)
+    pushed = "request_uri" in given
+    if pushed:
+        # RFC 9126 §4: only client_id and request_uri matter; the pushed parameters replace the rest.
+        stored = await run_in_threadpool(take_pushed_request, _flow(request), given["request_uri"],
+                                         given.get("client_id"))
+        if stored is None:
+            return error_page(request, "error.request_expired", 400)
+        pairs = stored
     http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
                                headers=request.headers, query=pairs)
-    result = await run_in_threadpool(_flow(request).validate, http_request)
+    result = await run_in_threadpool(_flow(request).validate, http_request, pushed)
     if isinstance(result, ErrorRedirect):
         return _see_other(result.location)
     if isinstance(result, ErrorPage):
