@@ -26,7 +26,7 @@ from identity_service.storage.models import Consent, utcnow
 
 _PENDING = "authz"
 SUPPORTED_PROMPTS = {"none", "login", "consent"}
-RESPONSE_MODES = ("query",)
+RESPONSE_MODES = ("query", "form_post")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class ErrorRedirect:
     """Send the browser back to the client with an error (its redirect_uri was validated)."""
 
     location: str
+    redirect_uri: str
+    response_mode: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Pending:
     login_hint: str | None
     ui_locales: str | None
     fresh_login: bool = False
+    response_mode: str = "query"
 
     @property
     def scopes(self) -> list[str]:
@@ -104,8 +107,10 @@ class AuthorizationFlow:
         if isinstance(result, Pending):
             return result
         if result.redirect_uri:
+            mode = dict(request.query).get("response_mode", "query")
             return ErrorRedirect(self.error_location(result.redirect_uri, result.error, result.description,
-                                                     result.state))
+                                                     result.state), result.redirect_uri,
+                                 mode if mode in RESPONSE_MODES else "query")
         key = "error.unknown_client" if result.error == "invalid_client" else "error.redirect_uri"
         return ErrorPage(key, result.description)
 
@@ -155,7 +160,16 @@ class AuthorizationFlow:
             max_age=max_age,
             login_hint=params.get("login_hint"),
             ui_locales=params.get("ui_locales"),
+            response_mode=params.get("response_mode", "query"),
         )
+
+    def hint_names(self, id_token_hint: str, pending: Pending, account_id: str) -> bool:
+        """Whether an ID token we issued to this client (expired or not) names ``account_id``."""
+        claims = self.server.issuer.verify_id_token_hint(id_token_hint, pending.client_id)
+        client = self.server.query_client(pending.client_id)
+        if claims is None or client is None:
+            return False
+        return bool(claims.get("sub") == self.server.issuer.subject(client.row, account_id))
 
     def park(self, pending: Pending) -> None:
         data: dict[str, Any] = {
@@ -170,6 +184,7 @@ class AuthorizationFlow:
             "login_hint": pending.login_hint,
             "ui_locales": pending.ui_locales,
             "fresh_login": pending.fresh_login,
+            "response_mode": pending.response_mode,
         }
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
@@ -192,6 +207,7 @@ class AuthorizationFlow:
             login_hint=data["login_hint"],
             ui_locales=data["ui_locales"],
             fresh_login=data["fresh_login"],
+            response_mode=data["response_mode"],
         )
 
     def mark_logged_in(self, pending: Pending) -> None:

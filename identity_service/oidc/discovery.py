@@ -34,7 +34,7 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "scopes_supported": list(SUPPORTED_SCOPES),
         "claims_supported": list(SUPPORTED_CLAIMS),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256"],

@@ -138,6 +138,20 @@ class TokenIssuer:
             claims["at_hash"] = at_hash(access_token, "RS256")
         return self._sign(claims, "RS256", "JWT")
 
+    def verify_id_token_hint(self, token: str, client_id: str) -> dict[str, Any] | None:
+        """An ID token this issuer signed for ``client_id``; expiry is ignored (OIDC Core §3.1.2.1)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.by_kid(str(header.get("kid", "")))
+            if key is None or header.get("alg") != key.alg:
+                return None
+            claims: dict[str, Any] = jwt.decode(token, key.private_key.public_key(), algorithms=[key.alg],
+                                                audience=client_id, issuer=self._settings.issuer,
+                                                options={"verify_exp": False, "require": ["sub"]})
+        except jwt.PyJWTError:
+            return None
+        return claims
+
     def revoke_access_token(self, jti: str) -> None:
         self._store.delete(ACCESS_TOKENS, jti)
 

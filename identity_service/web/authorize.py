@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +17,7 @@ from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.storage.database import session_scope
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ def _flow(request: Request) -> AuthorizationFlow:
     return flow
 
 
+def _to_client(request: Request, location: str, redirect_uri: str, response_mode: str) -> Response:
+    """Deliver an authorization response: a redirect, or an auto-posting form (OAuth 2.0 Form Post)."""
+    if response_mode != "form_post":
+        return _see_other(location)
+    params = parse_qsl(location[len(redirect_uri) + 1:], keep_blank_values=True)
+    return form_post_page(request, redirect_uri, params)
+
+
 def _see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
@@ -39,25 +48,31 @@ async def _next_step(request: Request, pending: Pending) -> Response:
     services = services_of(request)
     flow = _flow(request)
     session = services.sessions.current(request)
+    hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
         not pending.fresh_login
-        and ("login" in pending.prompts or (pending.max_age is not None and session.age() > pending.max_age))
+        and ("login" in pending.prompts or (pending.max_age is not None and session.age() > pending.max_age)
+             # OIDC Core §3.1.2.1: a hint naming someone else means the current session is not theirs.
+             or (hint is not None and not await run_in_threadpool(flow.hint_names, hint, pending, session.account_id)))
     )
     if needs_login:
         if "none" in pending.prompts:
-            return _see_other(flow.error_location(pending.redirect_uri, "login_required",
-                                                  "The citizen is not logged in.", pending.state))
+            return _to_client(request, flow.error_location(pending.redirect_uri, "login_required",
+                                                           "The citizen is not logged in.", pending.state),
+                              pending.redirect_uri, pending.response_mode)
         await run_in_threadpool(flow.park, pending)
         return _see_other(f"/login?req={pending.id}")
     assert session is not None
     consented = await run_in_threadpool(flow.has_consent, session.account_id, pending.client_id, pending.scopes)
     if "consent" in pending.prompts or not consented:
         if "none" in pending.prompts:
-            return _see_other(flow.error_location(pending.redirect_uri, "consent_required",
-                                                  "The citizen has not consented.", pending.state))
+            return _to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
+                                                           "The citizen has not consented.", pending.state),
+                              pending.redirect_uri, pending.response_mode)
         await run_in_threadpool(flow.park, pending)
         return _see_other(f"/consent?req={pending.id}")
-    return _see_other(await run_in_threadpool(flow.issue_code, pending, _context(session)))
+    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    return _to_client(request, location, pending.redirect_uri, pending.response_mode)
 
 
 def _context(session: BrowserSession) -> AuthContext:
@@ -88,7 +103,7 @@ async def authorize(request: Request) -> Response:
                                headers=request.headers, query=pairs)
     result = await run_in_threadpool(_flow(request).validate, http_request, pushed)
     if isinstance(result, ErrorRedirect):
-        return _see_other(result.location)
+        return _to_client(request, result.location, result.redirect_uri, result.response_mode)
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
@@ -195,7 +210,9 @@ async def consent_submit(
         return _see_other(f"/login?req={pending.id}")
     if decision != "allow":
         await run_in_threadpool(flow.finish, pending.id)
-        return _see_other(flow.error_location(pending.redirect_uri, "access_denied",
-                                              "The citizen declined.", pending.state))
+        return _to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
+                                                       "The citizen declined.", pending.state),
+                          pending.redirect_uri, pending.response_mode)
     await run_in_threadpool(flow.record_consent, session.account_id, pending.client_id, pending.scopes)
-    return _see_other(await run_in_threadpool(flow.issue_code, pending, _context(session)))
+    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    return _to_client(request, location, pending.redirect_uri, pending.response_mode)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -82,3 +85,20 @@ def csrf_ok(request: Request, token: str | None) -> bool:
     services = services_of(request)
     binding = services.sessions.browser_id(request)
     return bool(binding and token and verify_csrf_token(services.csrf_secret, binding, token))
+
+
+_AUTO_SUBMIT = "document.forms[0].submit();"
+_AUTO_SUBMIT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_AUTO_SUBMIT.encode()).digest()).decode()
+
+
+def form_post_page(request: Request, action: str, params: list[tuple[str, str]]) -> Response:
+    """OAuth 2.0 Form Post Response Mode: the only inline script allowed anywhere, pinned by its hash."""
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params)
+    body = (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>…</title></head><body>'
+            f'<form method="post" action="{html.escape(action)}">{inputs}'
+            f'<noscript><button type="submit">Tiếp tục / Continue</button></noscript></form>'
+            f"<script>{_AUTO_SUBMIT}</script></body></html>")
+    parts = urlsplit(action)
+    csp = (f"default-src 'none'; script-src '{_AUTO_SUBMIT_HASH}'; form-action {parts.scheme}://{parts.netloc}; "
+           "frame-ancestors 'none'; base-uri 'none'")
+    return Response(body, media_type="text/html", headers={"Content-Security-Policy": csp, "Cache-Control": "no-store"})
