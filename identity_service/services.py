@@ -15,6 +15,7 @@ from identity_service.identity.accounts import AccountService
 from identity_service.identity.enrollment import EnrollmentService
 from identity_service.identity.otp import OtpService
 from identity_service.identity.sms import make_sms_sender
+from identity_service.oidc.logout import BackchannelLogout
 from identity_service.oidc.refresh_tokens import RefreshTokenStore
 from identity_service.oidc.server import IdentityAuthorizationServer
 from identity_service.oidc.tokens import TokenIssuer
@@ -39,6 +40,7 @@ class Services:
     oauth: IdentityAuthorizationServer
     sessions: SessionManager
     enrollment: EnrollmentService
+    backchannel: BackchannelLogout
     csrf_secret: bytes
 
     def close(self) -> None:
@@ -82,4 +84,5 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     return Services(
         settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
+        backchannel=BackchannelLogout(settings, keys),
     )

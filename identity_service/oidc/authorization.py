@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from identity_service.identity.audit import record_event
 from identity_service.oidc.clients import OAuthClient
 from identity_service.oidc.grants import AuthorizedUser
+from identity_service.oidc.logout import remember_client
 from identity_service.oidc.server import HttpRequest, IdentityAuthorizationServer
 from identity_service.oidc.tokens import AuthContext
 from identity_service.storage.database import session_scope
@@ -254,6 +255,7 @@ class AuthorizationFlow:
         location = response.headers.get("location")
         if not location:
             raise RuntimeError("authorization response without a redirect")
+        remember_client(self.server.store, ctx.sid, pending.client_id, self.settings.session_ttl)
         with session_scope(self.server.engine) as session:
             record_event(session, "authorization.code_issued", account_id=ctx.account_id,
                          client_id=pending.client_id, scopes=pending.scopes)

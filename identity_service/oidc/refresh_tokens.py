@@ -131,5 +131,13 @@ class RefreshTokenStore:
                          family_id=family_id)
         self.store.put(REVOKED_FAMILIES, family_id, {"reason": reason}, self.access_token_ttl + 60)
 
+    def revoke_session(self, sid: str, account_id: str) -> None:
+        """Logout: every family that came from browser session ``sid`` is revoked."""
+        with Session(self.engine) as session:
+            families = set(session.exec(select(RefreshToken.family_id).where(
+                RefreshToken.sid == sid, col(RefreshToken.revoked_at).is_(None))).all())
+        for family in families:
+            self.revoke_family(family, reason="logout", account_id=account_id)
+
     def family_revoked(self, family_id: str | None) -> bool:
         return bool(family_id) and self.store.get(REVOKED_FAMILIES, str(family_id)) is not None

@@ -138,8 +138,9 @@ class TokenIssuer:
             claims["at_hash"] = at_hash(access_token, "RS256")
         return self._sign(claims, "RS256", "JWT")
 
-    def verify_id_token_hint(self, token: str, client_id: str) -> dict[str, Any] | None:
-        """An ID token this issuer signed for ``client_id``; expiry is ignored (OIDC Core §3.1.2.1)."""
+    def verify_id_token_hint(self, token: str, client_id: str | None) -> dict[str, Any] | None:
+        """An ID token this issuer signed (for ``client_id`` when given); expiry is ignored
+        (OIDC Core §3.1.2.1, RP-Initiated Logout §2)."""
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.by_kid(str(header.get("kid", "")))
@@ -147,7 +148,8 @@ class TokenIssuer:
                 return None
             claims: dict[str, Any] = jwt.decode(token, key.private_key.public_key(), algorithms=[key.alg],
                                                 audience=client_id, issuer=self._settings.issuer,
-                                                options={"verify_exp": False, "require": ["sub"]})
+                                                options={"verify_exp": False, "require": ["sub", "aud"],
+                                                         "verify_aud": client_id is not None})
         except jwt.PyJWTError:
             return None
         return claims

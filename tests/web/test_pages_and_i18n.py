@@ -18,6 +18,7 @@ SAMPLE = {
     "req": "r", "client_name": "Bệnh viện", "cccd": "", "error": "Lỗi", "scopes": ["openid", "profile"],
     "account_display": "001******456", "form": {}, "errors": {"cccd": "x"}, "enrollment": "e",
     "phone_masked": "+84*****678", "title": "T", "message": "M", "status_code": 400, "level": 1,
+    "params": {"state": "s"},
 }
 
 
