@@ -84,8 +84,8 @@ def test_logout_with_hint_redirects_to_the_registered_uri_and_notifies_the_clien
     silent = harness.client.get("/authorize?" + urlencode(harness.authorize_params(prompt="none")),
                                 follow_redirects=False)
     assert "error=login_required" in silent.headers["location"]
-    refresh = harness.client.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                                  auth=(harness.client_id, harness.client_secret))
+    refresh = harness.client.post("/token", auth=(harness.client_id, harness.client_secret),
+                                  data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refresh.json()["error"] == "invalid_grant"
 
 
