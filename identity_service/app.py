@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.state.authorization_flow = AuthorizationFlow(services.oauth)
-    app.state.discovery_json = discovery.metadata_bytes(settings)
+    app.state.discovery_json = discovery.metadata_bytes(settings, services.keys.algorithms)
     app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_local_http)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)

@@ -19,7 +19,7 @@ from identity_service.oidc.logout import BackchannelLogout
 from identity_service.oidc.refresh_tokens import RefreshTokenStore
 from identity_service.oidc.server import IdentityAuthorizationServer
 from identity_service.oidc.tokens import TokenIssuer
-from identity_service.security.keys import KeySet, ensure_development_key, load_keys
+from identity_service.security.keys import KeyRing, ensure_development_key
 from identity_service.security.passwords import PasswordHasher
 from identity_service.storage.database import make_engine
 from identity_service.storage.ephemeral import EphemeralStore, make_store
@@ -33,7 +33,7 @@ class Services:
     settings: Settings
     engine: Engine
     store: EphemeralStore
-    keys: KeySet
+    keys: KeyRing
     hasher: PasswordHasher
     accounts: AccountService
     issuer: TokenIssuer
@@ -62,10 +62,9 @@ def _local_secret(path: Path, nbytes: int = 32) -> str:
 def build_services(settings: Settings, engine: Engine | None = None, store: EphemeralStore | None = None) -> Services:
     engine = engine or make_engine(settings.resolved_database_url, settings.db_pool_size)
     store = store or make_store(settings.redis_url, settings.redis_prefix)
-    if settings.environment == "production":
-        keys = load_keys(settings.keys_dir)
-    else:
-        keys = ensure_development_key(settings.keys_dir)
+    if settings.environment != "production":
+        ensure_development_key(settings.keys_dir)
+    keys = KeyRing(settings.keys_dir)
     salt = settings.pairwise_salt or _local_secret(settings.data_dir / "pairwise_salt")
     csrf_secret = (settings.csrf_secret or _local_secret(settings.data_dir / "csrf_secret")).encode()
     hasher = PasswordHasher(

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -101,3 +102,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path, sqlite_engine: Engin
     client_id, secret = make_client(engine, REDIRECT_URI)
     with TestClient(create_app(settings, services), base_url=ISSUER) as client:
         yield Harness(client, services, engine, client_id, secret, citizen.cccd)
+
+
+def published_key(jwks: dict[str, Any], token: str) -> Any:
+    """The JWKS key a token names by ``kid`` (as a verifier would pick it)."""
+    import jwt
+
+    kid = jwt.get_unverified_header(token)["kid"]
+    [jwk] = [k for k in jwks["keys"] if k["kid"] == kid]
+    return jwt.PyJWK(jwk).key

@@ -157,11 +157,46 @@ def keys_generate(alg: str = typer.Option("RS256", help="RS256 or ES256.")) -> N
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """Show the keys that the provider publishes (newest RS256 first signs)."""
+    """Show the published keys, which one signs for each algorithm, and their windows."""
+    from datetime import UTC, datetime
+
     from identity_service.security.keys import load_keys
 
-    for index, key in enumerate(load_keys(_settings().keys_dir).keys):
-        console.print(f"{key.kid}  {key.alg}{'  (signing)' if index == 0 else ''}")
+    keyset = load_keys(_settings().keys_dir)
+    signing = {keyset.signing_key(alg).kid for alg in keyset.algorithms}
+
+    def when(value: float | None) -> str:
+        return "-" if value is None else datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+
+    for key in keyset.keys:
+        state = "signing" if key.kid in signing else "published"
+        console.print(f"{key.kid}  {key.alg}  {state:9}  signs from {when(key.not_before)}  "
+                      f"published until {when(key.unpublish_after)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: str = typer.Option("RS256", help="RS256 or ES256."),
+    publish_ahead: int = typer.Option(600, min=0, help="Seconds the new key is published before it signs "
+                                                        "(longer than any JWKS cache: ours say max-age=300)."),
+) -> None:
+    """Publish the next key now, sign with it after --publish-ahead, keep the old one until its tokens expire."""
+    from identity_service.security.keys import rotate
+
+    settings = _settings()
+    keep_after = max(settings.access_token_ttl, settings.id_token_ttl) + 300
+    new = rotate(settings.keys_dir, alg, publish_ahead, keep_after)
+    console.print(f"created {new.kid} ({new.alg}); it signs in {publish_ahead} s, the previous {alg} key stays "
+                  f"published {keep_after} s after that")
+
+
+@keys_app.command("prune")
+def keys_prune() -> None:
+    """Delete keys whose publication window has ended."""
+    from identity_service.security.keys import prune
+
+    removed = prune(_settings().keys_dir)
+    console.print(f"removed {len(removed)} key(s): {' '.join(removed)}" if removed else "nothing to remove")
 
 
 @clients_app.command("list")

@@ -15,7 +15,7 @@ from identity_service.oidc.client_auth import ASSERTION_ALGORITHMS
 router = APIRouter(tags=["OpenID Connect"])
 
 
-def provider_metadata(settings: Settings) -> dict[str, Any]:
+def provider_metadata(settings: Settings, signing_algorithms: tuple[str, ...] = ("RS256",)) -> dict[str, Any]:
     issuer = settings.issuer
     return {
         "issuer": issuer,
@@ -41,7 +41,7 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise", "public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": list(signing_algorithms),
         "userinfo_signing_alg_values_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
                                                   "none"],
@@ -58,8 +58,8 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
     }
 
 
-def metadata_bytes(settings: Settings) -> bytes:
-    return json.dumps(provider_metadata(settings), separators=(",", ":")).encode()
+def metadata_bytes(settings: Settings, signing_algorithms: tuple[str, ...] = ("RS256",)) -> bytes:
+    return json.dumps(provider_metadata(settings, signing_algorithms), separators=(",", ":")).encode()
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")

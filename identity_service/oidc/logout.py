@@ -18,7 +18,7 @@ import httpx
 import jwt
 
 from identity_service.config import Settings
-from identity_service.security.keys import KeySet
+from identity_service.security.keys import KeyRing
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Client
 
@@ -48,7 +48,7 @@ class LogoutDelivery:
 
 
 class BackchannelLogout:
-    def __init__(self, settings: Settings, keys: KeySet, attempts: int = 4, first_delay: float = 0.5,
+    def __init__(self, settings: Settings, keys: KeyRing, attempts: int = 4, first_delay: float = 0.5,
                  timeout: float = 5.0) -> None:
         self.settings = settings
         self.keys = keys

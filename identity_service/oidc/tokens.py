@@ -13,7 +13,7 @@ import jwt
 
 from identity_service.config import Settings
 from identity_service.oidc.claims import subject_for, user_claims
-from identity_service.security.keys import KeySet
+from identity_service.security.keys import KeyRing
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Account, Citizen, Client
 
@@ -52,7 +52,7 @@ def at_hash(access_token: str, alg: str) -> str:
 class TokenIssuer:
     """Signs tokens and records access tokens so userinfo and revocation can find them."""
 
-    def __init__(self, settings: Settings, keys: KeySet, store: EphemeralStore, pairwise_salt: str) -> None:
+    def __init__(self, settings: Settings, keys: KeyRing, store: EphemeralStore, pairwise_salt: str) -> None:
         self._settings = settings
         self._keys = keys
         self._store = store
@@ -134,9 +134,10 @@ class TokenIssuer:
         )
         if nonce:
             claims["nonce"] = nonce
+        alg = client.id_token_signed_response_alg or "RS256"
         if access_token:
-            claims["at_hash"] = at_hash(access_token, "RS256")
-        return self._sign(claims, "RS256", "JWT")
+            claims["at_hash"] = at_hash(access_token, alg)  # SHA-256 for both RS256 and ES256
+        return self._sign(claims, alg, "JWT")
 
     def verify_id_token_hint(self, token: str, client_id: str | None) -> dict[str, Any] | None:
         """An ID token this issuer signed (for ``client_id`` when given); expiry is ignored

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from identity_service.storage.models import Client
-from tests.harness import ISSUER, Harness
+from tests.harness import ISSUER, Harness, published_key
 from tests.html_forms import form_posting_to
 from tests.live_server import free_port, serve_in_thread
 
@@ -74,7 +74,7 @@ def test_logout_with_hint_redirects_to_the_registered_uri_and_notifies_the_clien
     assert response.headers["location"] == f"{POST_LOGOUT}?state=bye"
     assert rp.received.wait(10)
     jwks = harness.client.get("/jwks.json").json()
-    logout = jwt.decode(rp.tokens[0], jwt.PyJWK(jwks["keys"][0]).key, algorithms=["RS256"],
+    logout = jwt.decode(rp.tokens[0], published_key(jwks, rp.tokens[0]), algorithms=["RS256"],
                         audience=harness.client_id, issuer=ISSUER)
     assert logout["sid"] == id_claims["sid"] and logout["sub"] == id_claims["sub"]
     assert "http://schemas.openid.net/event/backchannel-logout" in logout["events"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from tests.harness import ISSUER, REDIRECT_URI, Harness, pkce_pair
+from tests.harness import ISSUER, REDIRECT_URI, Harness, pkce_pair, published_key
 
 
 def test_code_exchange_returns_signed_id_and_access_tokens(harness: Harness) -> None:
@@ -14,12 +14,12 @@ def test_code_exchange_returns_signed_id_and_access_tokens(harness: Harness) -> 
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     jwks = harness.client.get("/jwks.json").json()
-    key = jwt.PyJWK(jwks["keys"][0])
-    id_token = jwt.decode(body["id_token"], key.key, algorithms=["RS256"], audience=harness.client_id,
+    key = published_key(jwks, body["id_token"])
+    id_token = jwt.decode(body["id_token"], key, algorithms=["RS256"], audience=harness.client_id,
                           issuer=ISSUER)
     assert id_token["nonce"] == "n-1"
     assert id_token["at_hash"]
-    assert jwt.get_unverified_header(body["id_token"])["kid"] == jwks["keys"][0]["kid"]
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "RS256"  # the default for clients
     assert jwt.get_unverified_header(body["access_token"])["typ"] == "at+jwt"
 
 
