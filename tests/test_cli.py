@@ -39,9 +39,9 @@ def test_serve_runs_on_embedded_defaults_and_prints_the_demo(tmp_path: Path) -> 
         assert ready is not None and ready.status_code == 200, "service did not become ready"
         metadata = httpx.get(f"{base}/.well-known/openid-configuration").json()
         assert metadata["issuer"] == f"http://localhost:{port}"
-        assert httpx.get(f"{base}/jwks.json").json()["keys"][0]["alg"] == "RS256"
+        assert {k["alg"] for k in httpx.get(f"{base}/jwks.json").json()["keys"]} == {"RS256", "ES256"}
         keys = list((tmp_path / "keys").glob("*.pem"))
-        assert len(keys) == 1 and stat.S_IMODE(keys[0].stat().st_mode) == 0o600
+        assert len(keys) == 2 and all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
         assert (tmp_path / "data" / "identity.db").exists()
     finally:
         process.terminate()
