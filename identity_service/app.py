@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.responses import JSONResponse, Response
 
+from identity_service.admin import api as admin_api
 from identity_service.config import Environment, Settings
 from identity_service.oidc import discovery, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz")
+_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/introspect", "/revoke", "/par")
 
 
 def _unavailable(request: Request, exc: Exception) -> Response:
@@ -44,7 +45,7 @@ def _unavailable(request: Request, exc: Exception) -> Response:
 async def _validation_problem(request: Request, exc: Exception) -> Response:
     """JSON callers get RFC 9457 problem details; browsers get a page."""
     assert isinstance(exc, RequestValidationError)
-    if not request.url.path.startswith("/api/"):
+    if not request.url.path.startswith(("/api/", "/admin/")):
         return error_page(request, "error.invalid_request", 400)
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
               for e in exc.errors()]
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
-    for module in (discovery, jwks, token, par, userinfo, health, authorize, enroll, enrollment_api, account, logout):
+    for module in (discovery, jwks, token, par, userinfo, health, authorize, enroll, enrollment_api, account, logout,
+                   admin_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -84,3 +84,31 @@ def test_import_of_a_file_with_a_wrong_header_imports_nothing(tmp_path: Path) ->
     result = runner.invoke(app, ["registry", "import", str(path)], env=env)
     assert result.exit_code == 2
     assert "nothing imported" in result.output and "header" in result.output
+
+
+def test_clients_add_show_update_remove(tmp_path: Path) -> None:
+    env = {"IDENTITY_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    added = runner.invoke(app, ["clients", "add", "--name", "Cổng DVC", "--client-id", "portal-x",
+                                "--redirect-uri", "https://portal.example/cb", "--scope", "openid",
+                                "--scope", "profile"], env=env)
+    assert added.exit_code == 0, added.output
+    assert "client_secret (shown once):" in added.output
+    assert "portal-x" in runner.invoke(app, ["clients", "list"], env=env).output
+    updated = runner.invoke(app, ["clients", "update", "portal-x", "--set", "min_level=2"], env=env)
+    assert updated.exit_code == 0 and '"min_level": 2' in updated.output
+    refused = runner.invoke(app, ["clients", "update", "portal-x", "--set",
+                                  'redirect_uris=["http://evil.example/cb"]'], env=env)
+    assert refused.exit_code == 2 and "https" in refused.output
+    invalid = runner.invoke(app, ["clients", "add", "--name", "x", "--redirect-uri", "https://a.example/cb#f"], env=env)
+    assert invalid.exit_code == 2 and "fragment" in invalid.output
+    assert runner.invoke(app, ["clients", "remove", "portal-x", "--yes"], env=env).exit_code == 0
+    assert runner.invoke(app, ["clients", "show", "portal-x"], env=env).exit_code == 1
+
+
+def test_keys_rotate_and_list(tmp_path: Path) -> None:
+    env = {"IDENTITY_KEYS_DIR": str(tmp_path / "keys"), "IDENTITY_DATA_DIR": str(tmp_path)}
+    assert runner.invoke(app, ["keys", "generate"], env=env).exit_code == 0
+    rotated = runner.invoke(app, ["keys", "rotate", "--publish-ahead", "600"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    listing = runner.invoke(app, ["keys", "list"], env=env).output
+    assert listing.count("signing") == 1 and listing.count("published") >= 1

@@ -6,13 +6,13 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlmodel import Session, select
 
 from identity_service.config import Environment, Settings
 from identity_service.logging_setup import configure_logging
@@ -199,20 +199,149 @@ def keys_prune() -> None:
     console.print(f"removed {len(removed)} key(s): {' '.join(removed)}" if removed else "nothing to remove")
 
 
+def _engine() -> Any:
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    return make_engine(settings.resolved_database_url)
+
+
+def _print_client(data: dict[str, Any]) -> None:
+    console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+
+
 @clients_app.command("list")
 def clients_list() -> None:
     """List registered clients (never their secrets: only hashes are stored)."""
-    from identity_service.storage.models import Client
+    from identity_service.admin.clients import list_clients
 
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = _engine()
     table = Table("client_id", "name", "auth method", "min level", "redirect URIs")
-    with Session(engine) as session:
-        for row in session.exec(select(Client).order_by(Client.client_id)):
-            table.add_row(row.client_id, row.name, row.token_endpoint_auth_method, str(row.min_level),
-                          " ".join(row.redirect_uris))
+    for row in list_clients(engine):
+        table.add_row(row.client_id, row.name, row.token_endpoint_auth_method, str(row.min_level),
+                      " ".join(row.redirect_uris))
     engine.dispose()
     console.print(table)
+
+
+@clients_app.command("add")
+def clients_add(
+    name: str = typer.Option(..., help="Display name shown on the consent page."),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Exact redirect URI (repeatable)."),
+    post_logout_redirect_uri: list[str] = typer.Option([], "--post-logout-redirect-uri", help="Repeatable."),
+    scope: list[str] = typer.Option(["openid"], "--scope", help="Allowed scope (repeatable)."),
+    grant_type: list[str] = typer.Option(["authorization_code", "refresh_token"], "--grant-type"),
+    auth_method: str = typer.Option("client_secret_basic", help="client_secret_basic, client_secret_post, "
+                                                                "private_key_jwt or none."),
+    jwks_file: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Public JWKS (private_key_jwt)."),
+    client_id: str | None = typer.Option(None, help="Generated when omitted."),
+    min_level: int = typer.Option(1, min=1, max=2),
+    require_par: bool = typer.Option(False, help="Only accept pushed authorization requests."),
+    id_token_alg: str = typer.Option("RS256", help="RS256 or ES256."),
+    backchannel_logout_uri: str | None = typer.Option(None),
+) -> None:
+    """Register a client; a client secret is printed once (only its hash is stored)."""
+    from pydantic import ValidationError
+
+    from identity_service.admin.clients import ClientExists, ClientSpec, describe, register_client
+
+    try:
+        spec = ClientSpec.model_validate({
+            "client_id": client_id, "name": name, "redirect_uris": redirect_uri,
+            "post_logout_redirect_uris": post_logout_redirect_uri, "scopes": scope, "grant_types": grant_type,
+            "token_endpoint_auth_method": auth_method, "min_level": min_level, "require_par": require_par,
+            "jwks": json.loads(jwks_file.read_text()) if jwks_file else None,
+            "id_token_signed_response_alg": id_token_alg, "backchannel_logout_uri": backchannel_logout_uri})
+        engine = _engine()
+        row, secret = register_client(engine, spec)
+        engine.dispose()
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]invalid:[/red] {'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        raise typer.Exit(2) from exc
+    except ClientExists as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _print_client(describe(row))
+    if secret:
+        console.print(f"client_secret (shown once): {secret}", soft_wrap=True)
+
+
+@clients_app.command("show")
+def clients_show(client_id: str) -> None:
+    """Show one client's registration."""
+    from identity_service.admin.clients import ClientNotFound, describe, get_client
+
+    engine = _engine()
+    try:
+        _print_client(describe(get_client(engine, client_id)))
+    except ClientNotFound as exc:
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+@clients_app.command("update")
+def clients_update(
+    client_id: str,
+    set_: list[str] = typer.Option([], "--set", help="field=value; lists as JSON, e.g. redirect_uris='[\"https://a/cb\"]'."),
+) -> None:
+    """Change fields of a registration (validated like a new one)."""
+    from pydantic import ValidationError
+
+    from identity_service.admin.clients import ClientNotFound, describe, update_client
+
+    changes: dict[str, Any] = {}
+    for item in set_:
+        field, _, raw = item.partition("=")
+        try:
+            changes[field] = json.loads(raw)
+        except ValueError:
+            changes[field] = raw
+    engine = _engine()
+    try:
+        _print_client(describe(update_client(engine, client_id, changes)))
+    except ClientNotFound as exc:
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1) from exc
+    except (ValidationError, ValueError) as exc:
+        console.print(f"[red]invalid:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: str) -> None:
+    """Issue a new secret; the old one stops working at once."""
+    from identity_service.admin.clients import ClientNotFound, rotate_client_secret
+
+    engine = _engine()
+    try:
+        console.print(f"client_secret (shown once): {rotate_client_secret(engine, client_id)}", soft_wrap=True)
+    except ClientNotFound as exc:
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+@clients_app.command("remove")
+def clients_remove(client_id: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
+    """Remove a client with its consents and refresh tokens."""
+    from identity_service.admin.clients import ClientNotFound, remove_client
+
+    if not yes and not typer.confirm(f"Remove {client_id} and every grant it holds?"):
+        raise typer.Exit(1)
+    engine = _engine()
+    try:
+        remove_client(engine, client_id)
+    except ClientNotFound as exc:
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    console.print(f"removed {client_id}")
 
 
 @sms_app.command("outbox")

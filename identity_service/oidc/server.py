@@ -103,7 +103,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         accounts: AccountService,
         refresh_tokens: RefreshTokenStore,
     ) -> None:
-        super().__init__(scopes_supported=list(SUPPORTED_SCOPES))
+        super().__init__(scopes_supported=[*SUPPORTED_SCOPES, "admin"])  # admin: client_credentials only
         self.settings = settings
         self.engine = engine
         self.store = store
