@@ -122,8 +122,8 @@ def test_admin_api_requires_an_admin_token(harness: Harness) -> None:
 
 
 def test_malformed_bodies_are_problem_details(harness: Harness, admin: dict[str, str]) -> None:
-    response = harness.client.post("/admin/clients", content=b"{not json", headers={**admin,
-                                                                                     "content-type": "application/json"})
+    headers = {**admin, "content-type": "application/json"}
+    response = harness.client.post("/admin/clients", content=b"{not json", headers=headers)
     assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
     listed = harness.client.post("/admin/clients", json=[1, 2], headers=admin)
     assert listed.status_code == 400
