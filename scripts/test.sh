@@ -12,6 +12,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "== installing Debian nodejs and npm for the openid-client interop tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+echo "== npm ci (openid-client for the interop tests)"
+(cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
