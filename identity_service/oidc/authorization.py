@@ -7,6 +7,7 @@ was validated; otherwise the browser sees a page (RFC 6749 §4.1.2.1).
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,6 +18,7 @@ from sqlmodel import Session, select
 from starlette.datastructures import Headers
 
 from identity_service.identity.audit import record_event
+from identity_service.oidc.claims import SCOPE_CLAIMS
 from identity_service.oidc.clients import OAuthClient
 from identity_service.oidc.grants import AuthorizedUser
 from identity_service.oidc.logout import remember_client
@@ -80,6 +82,39 @@ class Pending:
         return self.scope.split()
 
 
+class UnmetRequirement(ValueError):
+    """The request insists (``essential``) on something this provider cannot deliver."""
+
+
+def claims_request_scopes(raw: str, reachable_acr: str) -> set[str]:
+    """Validate a ``claims`` request (OIDC Core §5.5); return the scopes that release the claims asked for.
+
+    Only ``acr`` values this flow can reach are accepted when ``acr`` is essential.
+    """
+    if len(raw) > 4096:
+        raise ValueError("'claims' is too large")
+    try:
+        request = json.loads(raw)
+    except ValueError:
+        raise ValueError("'claims' must be a JSON object (OIDC Core §5.5)") from None
+    if not isinstance(request, dict) or not set(request) <= {"userinfo", "id_token"}:
+        raise ValueError("'claims' may only have the members userinfo and id_token")
+    scopes: set[str] = set()
+    for member in request.values():
+        if not isinstance(member, dict):
+            raise ValueError("claims.userinfo and claims.id_token must be JSON objects")
+        for claim, spec in member.items():
+            if spec is not None and not isinstance(spec, dict):
+                raise ValueError(f"claims request for {claim} must be null or an object")
+            scopes |= {scope for scope, names in SCOPE_CLAIMS.items() if claim in names}
+    acr = (request.get("id_token") or {}).get("acr")
+    if isinstance(acr, dict) and acr.get("essential"):
+        wanted = acr.get("values") or ([acr["value"]] if "value" in acr else [])
+        if wanted and reachable_acr not in wanted:
+            raise UnmetRequirement(f"acr {', '.join(map(str, wanted))} cannot be satisfied")
+    return scopes
+
+
 def _with_params(uri: str, params: dict[str, str]) -> str:
     separator = "&" if "?" in uri else "?"
     return uri + separator + urlencode(params)
@@ -141,6 +176,17 @@ class AuthorizationFlow:
             return refuse("invalid_request", "Unsupported 'prompt' value.")
         if params.get("response_mode", "query") not in RESPONSE_MODES:
             return refuse("invalid_request", "Unsupported 'response_mode'.")
+        query = request.query
+        if params.get("claims"):
+            try:
+                extra = claims_request_scopes(params["claims"], self.settings.acr_level1)
+            except UnmetRequirement as exc:
+                return refuse("unmet_authentication_requirements", str(exc))
+            except ValueError as exc:
+                return refuse("invalid_request", str(exc))
+            granted = set(scope.split()) | (extra & set(client.row.allowed_scopes.split()))
+            scope = " ".join(sorted(granted))
+            query = [(k, scope if k == "scope" else v) for k, v in request.query]
         max_age: int | None = None
         if params.get("max_age") is not None:
             try:
@@ -151,7 +197,7 @@ class AuthorizationFlow:
                 return refuse("invalid_request", "'max_age' must be a non-negative integer.")
         return Pending(
             id=secrets.token_urlsafe(24),
-            query=request.query,
+            query=query,
             client_id=client.client_id,
             client_name=client.row.name,
             scope=scope,

@@ -49,7 +49,7 @@ def provider_metadata(settings: Settings, signing_algorithms: tuple[str, ...] = 
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [settings.acr_level1, settings.acr_level2],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

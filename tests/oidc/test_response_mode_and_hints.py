@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
-from tests.harness import REDIRECT_URI, Harness
+from tests.harness import REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import forms_in
 
 
@@ -55,3 +56,34 @@ def test_id_token_hint_for_someone_else_requires_login(harness: Harness) -> None
 def test_login_hint_prefills_the_number(harness: Harness) -> None:
     response = harness.client.get("/authorize?" + urlencode(harness.authorize_params(login_hint="001190000001")))
     assert 'value="001190000001"' in response.text
+
+
+def test_claims_parameter_adds_the_scope_that_releases_a_claim(harness: Harness) -> None:
+    verifier, challenge = pkce_pair()
+    claims = json.dumps({"userinfo": {"citizen_id": {"essential": True}}, "id_token": {"name": None}})
+    code, _ = harness.obtain_code((verifier, challenge), claims=claims, scope="openid")
+    tokens = harness.exchange(code, verifier).json()
+    assert set(tokens["scope"].split()) == {"openid", "profile", "citizen_id"}
+    userinfo = harness.client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
+    assert userinfo["citizen_id"] == harness.cccd and userinfo["name"]
+
+
+def test_claims_parameter_never_exceeds_what_the_client_may_receive(harness: Harness) -> None:
+    verifier, challenge = pkce_pair()
+    claims = json.dumps({"userinfo": {"address": None}})  # the test client is not allowed "address"
+    code, _ = harness.obtain_code((verifier, challenge), claims=claims)
+    assert "address" not in harness.exchange(code, verifier).json()["scope"].split()
+
+
+def test_malformed_claims_parameter_is_invalid_request(harness: Harness) -> None:
+    for raw in ["not json", "[]", '{"other": {}}', '{"userinfo": []}']:
+        response = harness.client.get("/authorize?" + urlencode(harness.authorize_params(claims=raw)),
+                                      follow_redirects=False)
+        assert "error=invalid_request" in response.headers["location"], raw
+
+
+def test_essential_acr_that_cannot_be_met_is_refused(harness: Harness) -> None:
+    claims = '{"id_token": {"acr": {"essential": true, "values": ["urn:eid:vn:level2"]}}}'
+    response = harness.client.get("/authorize?" + urlencode(harness.authorize_params(claims=claims)),
+                                  follow_redirects=False)
+    assert "error=unmet_authentication_requirements" in response.headers["location"]
