@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -135,3 +136,28 @@ def test_existing_session_and_consent_return_a_code_without_pages(harness: Harne
     response = _authorize(harness)
     assert response.headers["location"].startswith(REDIRECT_URI)
     assert "code" in parse_qs(urlsplit(response.headers["location"]).query)
+
+
+def test_prompt_consent_asks_again_even_with_a_stored_consent(harness: Harness) -> None:
+    harness.obtain_code()
+    response = _authorize(harness, prompt="consent")
+    assert response.headers["location"].startswith("/consent?req=")
+
+
+def test_max_age_shorter_than_the_session_age_forces_a_new_login(harness: Harness) -> None:
+    harness.obtain_code()
+    session = harness.services.sessions
+    sid = harness.client.cookies.get(session.cookies.session)
+    record = session.store.get("session", sid)
+    assert record is not None
+    record["auth_time"] = int(time.time()) - 3600  # logged in an hour ago
+    session.store.put("session", sid, record, 600)
+    response = _authorize(harness, max_age="60")
+    assert response.headers["location"].startswith("/login?req=")
+    fresh = _authorize(harness, max_age="7200")
+    assert fresh.headers["location"].startswith(REDIRECT_URI)
+
+
+def test_negative_max_age_is_invalid_request(harness: Harness) -> None:
+    query = _error_redirect(_authorize(harness, max_age="-1"))
+    assert query["error"] == ["invalid_request"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import jwt
 
+from tests.factories import make_client
 from tests.harness import ISSUER, REDIRECT_URI, Harness, pkce_pair, published_key
 
 
@@ -106,3 +110,31 @@ def test_discovery_lists_exactly_the_supported_surface(harness: Harness) -> None
     assert metadata["response_types_supported"] == ["code"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
     assert "none" not in metadata["id_token_signing_alg_values_supported"]
+
+
+def test_at_hash_is_the_left_half_of_the_access_token_hash(harness: Harness) -> None:
+    code, verifier = harness.obtain_code()
+    body = harness.exchange(code, verifier).json()
+    claims = jwt.decode(body["id_token"], options={"verify_signature": False})
+    digest = hashlib.sha256(body["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def test_client_secret_post_is_accepted_for_clients_registered_for_it(harness: Harness) -> None:
+    client_id, secret = make_client(harness.engine, REDIRECT_URI, auth_method="client_secret_post")
+    code, verifier = harness.obtain_code(client_id=client_id)
+    response = harness.client.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                                   "redirect_uri": REDIRECT_URI, "code_verifier": verifier,
+                                                   "client_id": client_id, "client_secret": secret})
+    assert response.status_code == 200, response.text
+    code, verifier = harness.obtain_code(client_id=client_id)
+    basic = harness.client.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                                "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+                                auth=(client_id, secret))
+    assert basic.status_code == 401  # only the registered method
+
+
+def test_id_token_nonce_is_echoed_exactly(harness: Harness) -> None:
+    code, verifier = harness.obtain_code(nonce="n-üñíçødé-42")
+    claims = jwt.decode(harness.exchange(code, verifier).json()["id_token"], options={"verify_signature": False})
+    assert claims["nonce"] == "n-üñíçødé-42"
