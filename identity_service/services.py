@@ -21,6 +21,7 @@ from identity_service.oidc.server import IdentityAuthorizationServer
 from identity_service.oidc.tokens import TokenIssuer
 from identity_service.security.keys import KeyRing, ensure_development_key
 from identity_service.security.passwords import PasswordHasher
+from identity_service.security.rate_limits import RateLimiter
 from identity_service.storage.database import make_engine
 from identity_service.storage.ephemeral import EphemeralStore, make_store
 from identity_service.web.sessions import CookieNames, SessionManager
@@ -42,6 +43,7 @@ class Services:
     enrollment: EnrollmentService
     backchannel: BackchannelLogout
     csrf_secret: bytes
+    limiter: RateLimiter
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,16 +74,17 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
     )
-    accounts = AccountService(engine=engine, hasher=hasher)
+    limiter = RateLimiter(store)
+    accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter)
     issuer = TokenIssuer(settings, keys, store, salt)
     refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
                                        settings.access_token_ttl)
     oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts, refresh_tokens)
     sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
     otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
-    enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings)
+    enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings, limiter)
     return Services(
         settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
-        backchannel=BackchannelLogout(settings, keys),
+        backchannel=BackchannelLogout(settings, keys), limiter=limiter,
     )

@@ -11,6 +11,7 @@ from identity_service.identity.audit import record_event
 from identity_service.identity.cccd import InvalidCccd, parse_cccd
 from identity_service.oidc.tokens import TokenSubject
 from identity_service.security.passwords import PasswordHasher
+from identity_service.security.rate_limits import RateLimiter
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, Citizen
 
@@ -31,26 +32,50 @@ class AccountLocked(Exception):
 class AccountService:
     engine: Engine
     hasher: PasswordHasher
+    limiter: RateLimiter | None = None
 
     def authenticate(self, cccd: str, password: str) -> Account:
-        """Check a CCCD number and password. Blocking (argon2id): call it from the threadpool."""
+        """Check a CCCD number and password. Blocking (argon2id): call it from the threadpool.
+
+        Raises :class:`RateLimited` while the number is in its back-off period, before any hashing.
+        """
+        key = cccd[:64]
+        if self.limiter is not None:
+            self.limiter.check_login(key)
         try:
             parse_cccd(cccd)
         except InvalidCccd:
             self.hasher.verify_dummy(password)
+            self._failed(key, None)
             raise AuthenticationFailed() from None
         with Session(self.engine, expire_on_commit=False) as session:
             account = session.exec(select(Account).where(Account.cccd == cccd)).first()
         if account is None:
             self.hasher.verify_dummy(password)
+            self._failed(key, None)
             raise AuthenticationFailed()
         if not self.hasher.verify(password, account.password_hash):
-            with session_scope(self.engine) as session:
-                record_event(session, "login.failed", account_id=account.id)
+            self._failed(key, account)
             raise AuthenticationFailed()
+        if self.limiter is not None:
+            self.limiter.login_succeeded(key)
         if account.status != "active":
             raise AccountLocked(account.status)
         return account
+
+    def _failed(self, key: str, account: Account | None) -> None:
+        """Count the failure for the number (known or not: no enumeration); lock at the NIST ceiling."""
+        failures = self.limiter.login_failed(key) if self.limiter is not None else 0
+        if account is None:
+            return
+        with session_scope(self.engine) as session:
+            record_event(session, "login.failed", account_id=account.id, consecutive=failures)
+            if self.limiter is not None and self.limiter.should_lock(failures) and account.status == "active":
+                row = session.get(Account, account.id)
+                if row is not None:
+                    row.status, row.status_reason = "locked", "too_many_failed_logins"
+                    session.add(row)
+                    record_event(session, "account.locked", account_id=account.id, reason="too_many_failed_logins")
 
     def load_subject(self, account_id: str) -> TokenSubject | None:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -22,6 +22,7 @@ from identity_service.identity.otp import OtpService
 from identity_service.identity.registry import match_citizen
 from identity_service.identity.sms import SmsSender
 from identity_service.security.passwords import PasswordHasher, check_password_policy
+from identity_service.security.rate_limits import ENROLL_PER_CCCD, OTP_SEND_PER_PHONE, RateLimiter
 from identity_service.storage.database import session_scope
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Account
@@ -81,13 +82,14 @@ def normalise_phone(phone: str) -> str:
 
 class EnrollmentService:
     def __init__(self, engine: Engine, store: EphemeralStore, otp: OtpService, sms: SmsSender,
-                 hasher: PasswordHasher, settings: Settings) -> None:
+                 hasher: PasswordHasher, settings: Settings, limiter: RateLimiter | None = None) -> None:
         self.engine = engine
         self.store = store
         self.otp = otp
         self.sms = sms
         self.hasher = hasher
         self.settings = settings
+        self.limiter = limiter
 
     def _account_exists(self, session: Session, cccd: str) -> bool:
         return session.exec(select(Account.id).where(Account.cccd == cccd)).first() is not None
@@ -95,6 +97,8 @@ class EnrollmentService:
     def start(self, cccd: str, full_name: str, birth_date: date, phone: str) -> str:
         """Check the registry and send a code; returns the enrollment id. Blocking: use a thread."""
         e164 = normalise_phone(phone)
+        if self.limiter is not None:
+            self.limiter.hit(ENROLL_PER_CCCD, cccd[:64])
         with Session(self.engine) as session:
             citizen = match_citizen(session, cccd, full_name, birth_date)
             if self._account_exists(session, citizen.cccd):
@@ -107,6 +111,8 @@ class EnrollmentService:
         return enrollment_id
 
     def _send_code(self, enrollment_id: str, phone: str) -> None:
+        if self.limiter is not None:
+            self.limiter.hit(OTP_SEND_PER_PHONE, phone)
         code = self.otp.issue(_OTP_PURPOSE, enrollment_id)
         minutes = max(self.otp.ttl // 60, 1)
         self.sms.send(phone, f"Mã xác thực VNeID của bạn là {code}. Mã có hiệu lực trong {minutes} phút. "

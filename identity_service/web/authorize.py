@@ -15,9 +15,10 @@ from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, Er
 from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
+from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited
 from identity_service.storage.database import session_scope
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
+from identity_service.web.pages import client_ip, csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,13 @@ async def login_submit(
     context = {"req": req, "client_name": pending.client_name if pending else None, "cccd": cccd}
     target = pending.redirect_uri if pending else None
     try:
+        services.limiter.hit(LOGIN_PER_IP, client_ip(request))
         account = await run_in_threadpool(services.accounts.authenticate, cccd, password)
+    except RateLimited as exc:
+        page = render(request, "login.html", {**context, "error": t("error.rate_limited")}, 429,
+                      redirect_target=target)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except AuthenticationFailed:
         return render(request, "login.html", {**context, "error": t("error.login.invalid_credentials")}, 401,
                       redirect_target=target)

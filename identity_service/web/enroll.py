@@ -10,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
+from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP, RateLimited
 from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import client_ip, csrf_ok, error_page, locale_of, render, services_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,11 +59,16 @@ async def enroll_submit(
     assert parsed_birth is not None
     services = services_of(request)
     try:
+        services.limiter.hit(ENROLL_PER_IP, client_ip(request))
         enrollment_id = await run_in_threadpool(services.enrollment.start, cccd, full_name, parsed_birth, phone)
     except ENROLLMENT_ERRORS as exc:
         code = error_code(exc)
         field = "cccd" if code.startswith("invalid_cccd") else "phone" if code == "invalid_phone" else "form"
-        return render(request, "enroll_start.html", {"form": form, "errors": {field: t(f"error.{code}")}}, 400)
+        page = render(request, "enroll_start.html", {"form": form, "errors": {field: t(f"error.{code}")}},
+                      429 if isinstance(exc, RateLimited) else 400)
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     return _see_other(f"/enroll/verify?enrollment={enrollment_id}")
 
 
@@ -98,8 +104,13 @@ async def verify_submit(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    service = services_of(request).enrollment
-    return await _on_verify_page(request, enrollment, lambda: service.verify_code(enrollment, code.strip()),
+    services = services_of(request)
+
+    def verify() -> None:
+        services.limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
+        services.enrollment.verify_code(enrollment, code.strip())
+
+    return await _on_verify_page(request, enrollment, verify,
                                  f"/enroll/password?enrollment={enrollment}")
 
 

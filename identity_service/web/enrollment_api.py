@@ -10,14 +10,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
+from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP
 from identity_service.services import Services
 from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
+from identity_service.web.pages import client_ip
 
 router = APIRouter(prefix="/api/enrollment", tags=["Enrollment"])
 
 _STATUS = {"enrollment.not_found": 404, "already_enrolled": 409, "otp.too_many_attempts": 429,
-           "otp.resend_too_soon": 429}
+           "otp.resend_too_soon": 429, "rate_limited": 429}
 
 
 class StartEnrollment(BaseModel):
@@ -73,6 +75,7 @@ def _services(request: Request) -> Services:
 async def start(body: StartEnrollment, request: Request) -> Response:
     services = _services(request)
     try:
+        services.limiter.hit(ENROLL_PER_IP, client_ip(request))
         enrollment_id = await run_in_threadpool(services.enrollment.start, body.cccd, body.full_name,
                                                 body.birth_date, body.phone)
     except ENROLLMENT_ERRORS as exc:
@@ -84,6 +87,7 @@ async def start(body: StartEnrollment, request: Request) -> Response:
 @router.post("/{enrollment_id}/verify", status_code=204, summary="Check the one-time code")
 async def verify(enrollment_id: str, body: VerifyCode, request: Request) -> Response:
     try:
+        _services(request).limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
         await run_in_threadpool(_services(request).enrollment.verify_code, enrollment_id, body.code)
     except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)

@@ -7,8 +7,9 @@ from identity_service.identity.enrollment import EnrollmentError
 from identity_service.identity.otp import OtpError
 from identity_service.identity.registry import RegistryMismatch
 from identity_service.identity.sms import SmsUnavailable
+from identity_service.security.rate_limits import RateLimited
 
-ENROLLMENT_ERRORS = (InvalidCccd, RegistryMismatch, EnrollmentError, OtpError, SmsUnavailable)
+ENROLLMENT_ERRORS = (InvalidCccd, RegistryMismatch, EnrollmentError, OtpError, SmsUnavailable, RateLimited)
 
 
 def error_code(exc: Exception) -> str:
@@ -17,6 +18,6 @@ def error_code(exc: Exception) -> str:
         return f"invalid_cccd.{exc.part}"
     if isinstance(exc, RegistryMismatch):
         return f"registry.{exc.reason}"
-    if isinstance(exc, EnrollmentError | OtpError | SmsUnavailable):
+    if isinstance(exc, EnrollmentError | OtpError | SmsUnavailable | RateLimited):
         return exc.code
     return "invalid_request"

@@ -1,0 +1,83 @@
+"""Rate limits and login throttling on the ephemeral store (Redis in production: shared by every process).
+
+Fixed windows (``incr`` starts the TTL on the first hit, so the window does not slide). Login
+failures are counted per CCCD number whether or not an account exists (no enumeration), slow the
+next attempt down progressively and, at 100 consecutive failures (NIST SP 800-63B §5.2.2), lock
+the account until an operator or registration desk unlocks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from identity_service.storage.ephemeral import EphemeralStore
+
+_LIMITS = "rate"
+_FAILURES = "login_failures"
+_BLOCKED = "login_blocked"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    limit: int
+    window: int
+
+
+class RateLimited(Exception):
+    """Too many requests; ``retry_after`` seconds until the next attempt may succeed."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, what: str) -> None:
+        super().__init__(f"too many {what}; retry after {retry_after} s")
+        self.retry_after = max(int(retry_after), 1)
+        self.what = what
+
+
+LOGIN_PER_IP = Limit("login_ip", 60, 60)
+ENROLL_PER_IP = Limit("enroll_ip", 20, 600)
+ENROLL_PER_CCCD = Limit("enroll_cccd", 5, 3600)
+OTP_SEND_PER_PHONE = Limit("otp_send_phone", 5, 3600)
+OTP_VERIFY_PER_IP = Limit("otp_verify_ip", 30, 600)
+TOKEN_PER_CLIENT = Limit("token_client", 6000, 60)
+
+
+class RateLimiter:
+    def __init__(self, store: EphemeralStore, free_failures: int = 5, max_delay: int = 900,
+                 lock_after: int = 100) -> None:
+        self.store = store
+        self.free_failures = free_failures
+        self.max_delay = max_delay
+        self.lock_after = lock_after
+
+    def hit(self, limit: Limit, key: str) -> None:
+        """Count one request; raise :class:`RateLimited` past the limit."""
+        count = self.store.incr(_LIMITS, f"{limit.name}:{key}", limit.window)
+        if count > limit.limit:
+            raise RateLimited(self.store.ttl(_LIMITS, f"{limit.name}:{key}") or limit.window, limit.name)
+
+    def check_login(self, cccd: str) -> None:
+        """Before checking a password: refuse while the number is in its back-off period."""
+        blocked = self.store.ttl(_BLOCKED, cccd)
+        if blocked:
+            raise RateLimited(blocked, "failed logins")
+
+    def login_failed(self, cccd: str) -> int:
+        """Record a failure; returns the consecutive count (kept a day) and starts a back-off."""
+        failures = self.store.incr(_FAILURES, cccd, 24 * 3600)
+        if failures > self.free_failures:
+            delay = min(2 ** (failures - self.free_failures) * 15, self.max_delay)
+            self.store.put(_BLOCKED, cccd, {}, delay)
+        return failures
+
+    def should_lock(self, failures: int) -> bool:
+        return failures >= self.lock_after
+
+    def login_succeeded(self, cccd: str) -> None:
+        self.store.delete(_FAILURES, cccd)
+        self.store.delete(_BLOCKED, cccd)
+
+    def clear(self, cccd: str) -> None:
+        """Operator action: forget failures and back-off for a number."""
+        self.login_succeeded(cccd)
