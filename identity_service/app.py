@@ -20,6 +20,7 @@ from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
 from identity_service.web import account, authorize, enroll, enrollment_api, health, logout
+from identity_service.web.body_limit import BodySizeLimitMiddleware
 from identity_service.web.pages import error_page
 from identity_service.web.security_headers import SecurityHeadersMiddleware
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.authorization_flow = AuthorizationFlow(services.oauth)
     app.state.discovery_json = discovery.metadata_bytes(settings, services.keys.algorithms)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_local_http)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)

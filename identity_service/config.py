@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     enrollment_ttl: int = 900
     login_request_ttl: int = 900
     db_pool_size: int = 10
+    max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2

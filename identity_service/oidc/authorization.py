@@ -158,6 +158,10 @@ class AuthorizationFlow:
             grant = self.server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
             return AuthorizationError(error.error, error.description or error.error, error.redirect_uri, state)
+        except ValueError:
+            # authlib refuses to build an error whose description would echo characters such as '"'
+            # from the request (RFC 6749 §5.2 charset); such a request is malformed, and not redirected.
+            return AuthorizationError("invalid_request", "The request contains malformed parameters.", None, state)
         redirect_uri: str = grant.redirect_uri
         client: OAuthClient = grant.request.client
 

@@ -8,6 +8,7 @@ threadpool (its storage hooks do blocking I/O; they must not run on the event lo
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from identity_service.oidc.client_auth import PrivateKeyJwt
 from identity_service.oidc.clients import OAuthClient, find_client
 from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
 from identity_service.oidc.token_introspection import Introspection, Revocation
+
+# authlib logs issued tokens and credentials at DEBUG ("Issue token …"): never let them through,
+# whatever the service's own log level (no secrets in logs).
+logging.getLogger("authlib").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -26,14 +28,23 @@ async def read_form(request: Request, path: str) -> HttpRequest | Response:
     return HttpRequest(method="POST", url=f"{services.settings.issuer}{path}", headers=request.headers, form=pairs)
 
 
+def _guarded(handler: Callable[..., Response], *args: object) -> Response:
+    """authlib raises ValueError when an error description would echo forbidden characters from the
+    request; answer that as the malformed request it is (RFC 6749 §5.2), never a 500."""
+    try:
+        return handler(*args)
+    except ValueError:
+        return JSONResponse({"error": "invalid_request", "error_description": "Malformed parameters."},
+                            status_code=400, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/token", summary="Token endpoint: authorization_code, refresh_token, client_credentials")
 async def token(request: Request) -> Response:
     http_request = await read_form(request, "/token")
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
-    response: Response = await run_in_threadpool(services.oauth.create_token_response, http_request)
-    return response
+    return await run_in_threadpool(_guarded, services.oauth.create_token_response, http_request)
 
 
 @router.post("/introspect", summary="Token introspection (RFC 7662)")
@@ -42,9 +53,7 @@ async def introspect(request: Request) -> Response:
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
-    response: Response = await run_in_threadpool(services.oauth.create_endpoint_response, "introspection",
-                                                 http_request)
-    return response
+    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, "introspection", http_request)
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")
@@ -53,6 +62,4 @@ async def revoke(request: Request) -> Response:
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
-    response: Response = await run_in_threadpool(services.oauth.create_endpoint_response, "revocation",
-                                                 http_request)
-    return response
+    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, "revocation", http_request)
