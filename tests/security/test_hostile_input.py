@@ -26,7 +26,9 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(Healt
 
 @FUZZ
 @given(pairs=params)
-def test_token_introspection_revocation_and_par_never_fail_with_500(harness: Harness, pairs: list[tuple[str, str]]) -> None:
+def test_token_introspection_revocation_and_par_never_fail_with_500(
+    harness: Harness, pairs: list[tuple[str, str]]
+) -> None:
     for path in ("/token", "/introspect", "/revoke", "/par"):
         response = harness.client.post(path, data=pairs)
         assert response.status_code < 500, (path, pairs, response.text)
