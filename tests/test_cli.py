@@ -112,3 +112,22 @@ def test_keys_rotate_and_list(tmp_path: Path) -> None:
     assert rotated.exit_code == 0, rotated.output
     listing = runner.invoke(app, ["keys", "list"], env=env).output
     assert listing.count("signing") == 1 and listing.count("published") >= 1
+
+
+def test_locks_list_and_clear(tmp_path: Path, redis_prefix: str) -> None:
+    from identity_service.config import Settings
+    from identity_service.security.rate_limits import RateLimiter
+    from identity_service.storage.ephemeral import make_store
+
+    prefix = redis_prefix
+    env = {"IDENTITY_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "REDIS_URL": "redis://127.0.0.1:6379/0", "IDENTITY_REDIS_PREFIX": prefix}
+    settings = Settings(redis_url=env["REDIS_URL"], redis_prefix=prefix)
+    limiter = RateLimiter(make_store(settings.redis_url, prefix))
+    for _ in range(7):
+        limiter.login_failed("001190000123")
+    listed = runner.invoke(app, ["locks", "list"], env=env)
+    assert listed.exit_code == 0 and "001190000123" in listed.output
+    cleared = runner.invoke(app, ["locks", "clear", "001190000123"], env=env)
+    assert cleared.exit_code == 0
+    assert "001190000123" not in runner.invoke(app, ["locks", "list"], env=env).output

@@ -13,6 +13,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlmodel import Session, select
 
 from identity_service.config import Environment, Settings
 from identity_service.logging_setup import configure_logging
@@ -26,11 +27,13 @@ keys_app = typer.Typer(help="Signing keys under the keys directory.", no_args_is
 clients_app = typer.Typer(help="Registered relying parties.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sms_app = typer.Typer(help="The development SMS outbox.", no_args_is_help=True)
+locks_app = typer.Typer(help="Login back-offs and lockouts.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
 app.add_typer(sms_app, name="sms")
+app.add_typer(locks_app, name="locks")
 console = Console()
 
 
@@ -342,6 +345,53 @@ def clients_remove(client_id: str, yes: bool = typer.Option(False, "--yes", help
     finally:
         engine.dispose()
     console.print(f"removed {client_id}")
+
+
+@locks_app.command("list")
+def locks_list() -> None:
+    """Numbers in a login back-off now, and accounts locked after too many failed logins."""
+    from identity_service.security.rate_limits import RateLimiter
+    from identity_service.storage.ephemeral import make_store
+    from identity_service.storage.models import Account
+
+    settings = _settings()
+    limiter = RateLimiter(make_store(settings.redis_url, settings.redis_prefix))
+    for cccd, seconds in limiter.blocked():
+        console.print(f"back-off  {cccd}  {seconds} s left")
+    engine = _engine()
+    with Session(engine) as session:
+        for account in session.exec(select(Account).where(Account.status == "locked")):
+            console.print(f"locked    {account.cccd}  {account.status_reason or ''}")
+    engine.dispose()
+
+
+@locks_app.command("clear")
+def locks_clear(
+    cccd: str,
+    unlock: bool = typer.Option(False, help="Also unlock an account locked after too many failed logins."),
+) -> None:
+    """Forget failed logins for a number; with --unlock, reactivate its account (audited)."""
+    from identity_service.identity.audit import record_event
+    from identity_service.security.rate_limits import RateLimiter
+    from identity_service.storage.database import session_scope
+    from identity_service.storage.ephemeral import make_store
+    from identity_service.storage.models import Account
+
+    settings = _settings()
+    RateLimiter(make_store(settings.redis_url, settings.redis_prefix)).clear(cccd)
+    if unlock:
+        engine = _engine()
+        with session_scope(engine) as session:
+            account = session.exec(select(Account).where(Account.cccd == cccd)).first()
+            if account is None or account.status_reason != "too_many_failed_logins":
+                console.print("no account locked for failed logins under that number")
+            else:
+                account.status, account.status_reason = "active", None
+                session.add(account)
+                record_event(session, "account.unlocked", account_id=account.id, reason="operator")
+                console.print("account unlocked")
+        engine.dispose()
+    console.print("failed-login counters cleared")
 
 
 @sms_app.command("outbox")

@@ -78,6 +78,15 @@ class RateLimiter:
         self.store.delete(_FAILURES, cccd)
         self.store.delete(_BLOCKED, cccd)
 
+    def blocked(self, limit: int = 1000) -> list[tuple[str, int]]:
+        """Numbers in a login back-off now, with the seconds left."""
+        result = []
+        for key in self.store.scan(_BLOCKED, limit):
+            ttl = self.store.ttl(_BLOCKED, key)
+            if ttl:
+                result.append((key, ttl))
+        return sorted(result)
+
     def clear(self, cccd: str) -> None:
         """Operator action: forget failures and back-off for a number."""
         self.login_succeeded(cccd)

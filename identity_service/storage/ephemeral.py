@@ -35,6 +35,9 @@ class EphemeralStore(Protocol):
     def ttl(self, namespace: str, key: str) -> int | None:
         """Seconds left, or None when absent."""
 
+    def scan(self, namespace: str, limit: int = 1000) -> list[str]:
+        """Keys (without namespace) currently live in ``namespace``, at most ``limit`` (operator views)."""
+
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` if the store cannot be used."""
 

@@ -99,5 +99,12 @@ class MemoryStore:
                 return None
             return max(0, int(self._data[full_key][0] - self._clock() + 0.999))
 
+    def scan(self, namespace: str, limit: int = 1000) -> list[str]:
+        prefix = f"{namespace}:"
+        now = self._clock()
+        with self._lock:
+            keys = [k[len(prefix):] for k, (expires, _) in self._data.items() if k.startswith(prefix) and expires > now]
+        return keys[:limit]
+
     def ping(self) -> None:
         return None

@@ -71,5 +71,18 @@ class RedisStore:
         remaining = int(self._call(lambda: self._client.ttl(self._key(namespace, key))))
         return None if remaining < 0 else remaining
 
+    def scan(self, namespace: str, limit: int = 1000) -> list[str]:
+        prefix = self._key(namespace, "")
+
+        def collect() -> list[str]:
+            keys: list[str] = []
+            for key in self._client.scan_iter(match=prefix + "*", count=500):
+                keys.append(str(key)[len(prefix):])
+                if len(keys) >= limit:
+                    break
+            return keys
+
+        return self._call(collect)
+
     def ping(self) -> None:
         self._call(self._client.ping)
