@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.oidc.server import HttpRequest
+from identity_service.security.rate_limits import TOKEN_PER_CLIENT, RateLimited, client_ip
 from identity_service.services import Services
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -44,7 +46,24 @@ async def token(request: Request) -> Response:
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
+    try:
+        # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
+        services.limiter.hit(TOKEN_PER_CLIENT, f"{_claimed_client_id(request, http_request)}|{client_ip(request)}")
+    except RateLimited as exc:
+        return JSONResponse({"error": "slow_down", "error_description": "Too many token requests."},
+                            status_code=429, headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"})
     return await run_in_threadpool(_guarded, services.oauth.create_token_response, http_request)
+
+
+def _claimed_client_id(request: Request, http_request: HttpRequest) -> str:
+    """The client the request says it is (not yet authenticated: only used to pick a rate-limit bucket)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8", "replace").split(":", 1)[0][:100]
+        except ValueError:
+            return "?"
+    return dict(http_request.form).get("client_id", "?")[:100]
 
 
 @router.post("/introspect", summary="Token introspection (RFC 7662)")

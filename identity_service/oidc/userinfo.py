@@ -35,7 +35,8 @@ def _claims_for(services: Services, token: str) -> dict[str, Any] | None:
     return released
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"], summary="Claims about the authenticated citizen")
+@router.get("/userinfo", summary="Claims about the authenticated citizen", operation_id="userinfo_get")
+@router.post("/userinfo", summary="Claims about the authenticated citizen (POST)", operation_id="userinfo_post")
 async def userinfo(request: Request) -> Response:
     services: Services = request.app.state.services
     authorization = request.headers.get("authorization", "")

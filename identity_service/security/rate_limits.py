@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from identity_service.storage.ephemeral import EphemeralStore
 
 _LIMITS = "rate"
 _FAILURES = "login_failures"
 _BLOCKED = "login_blocked"
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (uvicorn resolves X-Forwarded-For only from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, Er
 from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
-from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited
+from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
 from identity_service.storage.database import session_scope
 from identity_service.web.i18n import translator
-from identity_service.web.pages import client_ip, csrf_ok, error_page, form_post_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)

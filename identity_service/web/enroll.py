@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
-from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP, RateLimited
+from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP, RateLimited, client_ip
 from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
-from identity_service.web.pages import client_ip, csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
 
 router = APIRouter(include_in_schema=False)
 

@@ -10,11 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
-from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP
+from identity_service.security.rate_limits import ENROLL_PER_IP, OTP_VERIFY_PER_IP, client_ip
 from identity_service.services import Services
 from identity_service.web.enrollment_errors import ENROLLMENT_ERRORS, error_code
 from identity_service.web.i18n import translator
-from identity_service.web.pages import client_ip
 
 router = APIRouter(prefix="/api/enrollment", tags=["Enrollment"])
 

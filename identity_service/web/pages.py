@@ -25,11 +25,6 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def client_ip(request: Request) -> str:
-    """The peer address (uvicorn resolves X-Forwarded-For only from trusted proxies)."""
-    return request.client.host if request.client else "unknown"
-
-
 def locale_of(request: Request, ui_locales: str | None = None) -> str:
     explicit = request.query_params.get("lang") or ui_locales
     return negotiate_locale(explicit, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
+from identity_service.security.rate_limits import Limit
 from identity_service.storage.models import Account, AuditEvent
 from tests.factories import make_citizen
 from tests.harness import PASSWORD, Harness
@@ -74,3 +76,13 @@ def test_enrollment_for_one_number_is_rate_limited(harness: Harness) -> None:
     assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
     assert int(limited.headers["retry-after"]) > 0
+
+
+def test_token_endpoint_limits_each_client_and_address(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("identity_service.oidc.token.TOKEN_PER_CLIENT", Limit("token_client", 3, 60))
+    statuses = [harness.client.post("/token", data={"grant_type": "client_credentials"},
+                                    auth=(harness.client_id, harness.client_secret)).status_code for _ in range(4)]
+    assert statuses[:3] == [400, 400, 400]  # unauthorized_client: counted, then answered normally
+    assert statuses[3] == 429
+    other = harness.client.post("/token", data={"grant_type": "client_credentials"}, auth=("another", "x"))
+    assert other.status_code == 401  # another client's budget is untouched
