@@ -24,11 +24,11 @@ echo "== npm ci (openid-client for the interop tests)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]' -e clients/python
 
 echo "== ruff"
-.venv/bin/ruff check identity_service
+.venv/bin/ruff check identity_service clients/python/identity_client
 echo "== mypy --strict"
-.venv/bin/mypy --strict identity_service
+.venv/bin/mypy --strict identity_service clients/python/identity_client
 echo "== pytest"
 exec .venv/bin/pytest -q "$@"

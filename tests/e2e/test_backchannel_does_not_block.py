@@ -48,7 +48,7 @@ def test_logout_answers_while_the_client_is_still_stalling(provider: Provider) -
         form = form_posting_to(page.text, "/login")
         browser.post("/login", data={**form.fields, "cccd": citizen.cccd, "password": "trăng-rằm-sáng-tỏ"})
         params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "scope": "openid",
-                  "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuS3IuIRUT0", "code_challenge_method": "S256"}
+                  "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
         consent = browser.get(browser.get(f"/authorize?{urlencode(params)}").headers["location"])
         form = form_posting_to(consent.text, "/consent")
         assert browser.post("/consent", data={**form.fields, "decision": "allow"}).status_code == 303
