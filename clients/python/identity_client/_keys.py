@@ -30,6 +30,7 @@ class KeyCache:
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     expires_at: float = 0.0
     last_attempt: float = float("-inf")
+    _built: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def fresh(self, now: float | None = None) -> bool:
         return bool(self.keys) and (time.monotonic() if now is None else now) < self.expires_at
@@ -51,14 +52,20 @@ class KeyCache:
         if not keys:
             raise ValueError("the JWKS has no usable signing keys")
         self.keys = keys
+        self._built = {}
         self.expires_at = (time.monotonic() if now is None else now) + cache_seconds(cache_control)
 
     def key_for(self, kid: str, alg: str) -> Any | None:
         """A verification key for ``kid`` usable with ``alg`` (never built from the token itself)."""
+        built = self._built.get((kid, alg))
+        if built is not None:
+            return built  # parsing a JWK into a key object costs more than the signature check
         jwk = self.keys.get(kid)
         if jwk is None or jwk.get("alg", alg) != alg:
             return None
         try:
-            return jwt.PyJWK(jwk, algorithm=alg).key
+            key = jwt.PyJWK(jwk, algorithm=alg).key
         except (jwt.PyJWKError, jwt.InvalidKeyError):
             return None
+        self._built[(kid, alg)] = key
+        return key
