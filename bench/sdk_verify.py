@@ -17,12 +17,11 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from identity_client import TokenVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from identity_client import TokenVerifier
 
 
 def rate(fn: Callable[[], Any], seconds: float = 2.0) -> float:
