@@ -9,8 +9,8 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from identity_client.login import LoginError, LoginHelper
+
 from tests.factories import make_account, make_citizen, make_client
 from tests.html_forms import form_posting_to
 from tests.live_provider import Provider
