@@ -60,5 +60,6 @@ def test_wsgi_middleware(key_server: KeyServer) -> None:
     assert client.get("/").status_code == 401
     key_server.down = True
     unverifiable = TokenVerifier(key_server.base_url, audience="client-1")
-    down = Client(IdentityWSGIMiddleware(app, unverifiable)).get("/", headers={"Authorization": f"Bearer {key_server.sign()}"})
+    bearer = {"Authorization": f"Bearer {key_server.sign()}"}
+    down = Client(IdentityWSGIMiddleware(app, unverifiable)).get("/", headers=bearer)
     assert down.status_code == 503 and down.headers["Retry-After"]
