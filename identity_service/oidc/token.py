@@ -66,19 +66,19 @@ def _claimed_client_id(request: Request, http_request: HttpRequest) -> str:
     return dict(http_request.form).get("client_id", "?")[:100]
 
 
-@router.post("/introspect", summary="Token introspection (RFC 7662)")
-async def introspect(request: Request) -> Response:
-    http_request = await read_form(request, "/introspect")
+async def _authlib_endpoint(request: Request, path: str, name: str) -> Response:
+    http_request = await read_form(request, path)
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
-    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, "introspection", http_request)
+    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, name, http_request)
+
+
+@router.post("/introspect", summary="Token introspection (RFC 7662)")
+async def introspect(request: Request) -> Response:
+    return await _authlib_endpoint(request, "/introspect", "introspection")
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")
 async def revoke(request: Request) -> Response:
-    http_request = await read_form(request, "/revoke")
-    if isinstance(http_request, Response):
-        return http_request
-    services: Services = request.app.state.services
-    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, "revocation", http_request)
+    return await _authlib_endpoint(request, "/revoke", "revocation")
