@@ -35,3 +35,25 @@ def test_no_key_material_is_tracked_under_keys() -> None:
     tracked = {p.name for p in (ROOT / "keys").iterdir()} & {".gitignore", "README.md"}
     assert tracked == {".gitignore", "README.md"}
     assert "*" in (ROOT / "keys" / ".gitignore").read_text().split()
+
+
+def test_kubernetes_manifests_have_probes_budget_and_autoscaling() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "identity.yaml").read_text()))
+    kinds = {d["kind"]: d for d in documents}
+    assert set(kinds) >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert kinds["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["IDENTITY_ENVIRONMENT"] == "production" and env["IDENTITY_SEED_DEMO"] == "false"
+    assert kinds["PodDisruptionBudget"]["spec"]["minAvailable"] >= 2
+
+
+def test_replica_compose_puts_a_proxy_in_front_of_shared_state() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.replicas.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"identity", "postgres", "redis", "proxy"}
+    assert "ports" not in services["identity"]  # only the proxy is published, so replicas can scale
+    assert services["identity"]["environment"]["IDENTITY_PAIRWISE_SALT"]
+    assert "proxy_next_upstream error" in (ROOT / "deploy" / "nginx.conf").read_text()
