@@ -147,7 +147,7 @@ class TokenIssuer:
             key = self._keys.by_kid(str(header.get("kid", "")))
             if key is None or header.get("alg") != key.alg:
                 return None
-            claims: dict[str, Any] = jwt.decode(token, key.private_key.public_key(), algorithms=[key.alg],
+            claims: dict[str, Any] = jwt.decode(token, key.public_key, algorithms=[key.alg],
                                                 audience=client_id, issuer=self._settings.issuer,
                                                 options={"verify_exp": False, "require": ["sub", "aud"],
                                                          "verify_aud": client_id is not None})
@@ -169,7 +169,7 @@ class TokenIssuer:
                 return None
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key.private_key.public_key(),
+                key.public_key,
                 algorithms=[key.alg],
                 issuer=self._settings.issuer,
                 options={"require": ["exp", "iat", "jti", "sub"], "verify_aud": False},

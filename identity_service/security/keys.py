@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,15 @@ class SigningKey:
     not_before: float
     unpublish_after: float | None = None
 
+    @cached_property
+    def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+        """Derived once per key: verification is on hot paths (userinfo, introspection)."""
+        return self.private_key.public_key()
+
     @property
     def public_jwk(self) -> dict[str, Any]:
         algorithm = jwt.get_algorithm_by_name(self.alg)
-        jwk: dict[str, Any] = json.loads(algorithm.to_jwk(self.private_key.public_key()))
+        jwk: dict[str, Any] = json.loads(algorithm.to_jwk(self.public_key))
         jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
         return jwk
 
