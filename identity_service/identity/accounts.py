@@ -23,9 +23,10 @@ class AuthenticationFailed(Exception):
 class AccountLocked(Exception):
     """The account exists, the password was right, but it may not log in."""
 
-    def __init__(self, status: str) -> None:
+    def __init__(self, status: str, reason: str | None = None) -> None:
         super().__init__(f"account is {status}")
         self.status = status
+        self.reason = reason
 
 
 @dataclass
@@ -60,7 +61,7 @@ class AccountService:
         if self.limiter is not None:
             self.limiter.login_succeeded(key)
         if account.status != "active":
-            raise AccountLocked(account.status)
+            raise AccountLocked(account.status, account.status_reason)
         return account
 
     def _failed(self, key: str, account: Account | None) -> None:

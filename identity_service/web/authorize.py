@@ -161,8 +161,11 @@ async def login_submit(
     except AuthenticationFailed:
         return render(request, "login.html", {**context, "error": t("error.login.invalid_credentials")}, 401,
                       redirect_target=target)
-    except AccountLocked:
-        return render(request, "login.html", {**context, "error": t("error.login.locked")}, 403,
+    except AccountLocked as exc:
+        # Say why and how to unlock (the reasons the law names), never which password was right.
+        key = f"error.login.locked.{exc.reason}"
+        message = t(key) if t(key) != key else t("error.login.locked")
+        return render(request, "login.html", {**context, "error": message}, 403,
                       redirect_target=target)
     old = services.sessions.current(request)
     if old is not None:

@@ -86,3 +86,16 @@ def test_token_endpoint_limits_each_client_and_address(harness: Harness, monkeyp
     assert statuses[3] == 429
     other = harness.client.post("/token", data={"grant_type": "client_credentials"}, auth=("another", "x"))
     assert other.status_code == 401  # another client's budget is untouched
+
+
+def test_locked_page_says_why_and_how_to_unlock(harness: Harness) -> None:
+    with Session(harness.engine) as session:
+        account = session.exec(select(Account).where(Account.cccd == harness.cccd)).one()
+        account.status, account.status_reason = "locked", "citizen_request"
+        session.add(account)
+        session.commit()
+    response = _login(harness, harness.cccd, PASSWORD)
+    assert response.status_code == 403
+    assert "theo yêu cầu của bạn" in response.text  # "locked at your request", with how to unlock
+    wrong = _login(harness, harness.cccd, "wrong password")
+    assert wrong.status_code == 401  # a wrong password never learns the account is locked
