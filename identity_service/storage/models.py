@@ -52,6 +52,7 @@ class Account(SQLModel, table=True):
     level: int = Field(default=1, ge=1, le=2)
     status: str = Field(default="active", max_length=10, description="'active', 'locked' or 'revoked'")
     status_reason: str | None = Field(default=None, max_length=200)
+    level_verified_at: datetime | None = Field(default=None, description="when level 2 was last granted in person")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -141,3 +142,52 @@ class AuditEvent(SQLModel, table=True):
     account_id: str | None = Field(default=None, max_length=32)
     client_id: str | None = Field(default=None, max_length=100)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class LevelEvidence(SQLModel, table=True):
+    """What a registration officer checked in person when granting level 2 (written once per request)."""
+
+    __tablename__ = "level_evidence"
+    __table_args__ = (UniqueConstraint("registrar_client_id", "request_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    action: str = Field(max_length=10, description="'upgrade' or 'create'")
+    registrar_client_id: str = Field(foreign_key="clients.client_id", max_length=100)
+    request_id: str = Field(max_length=64, description="the registrar's idempotency key: a replay writes nothing")
+    officer_id: str = Field(max_length=64)
+    desk_id: str = Field(max_length=64)
+    chip_data_hash: str = Field(max_length=64, description="SHA-256 (hex) of the chip's data groups")
+    card_number: str = Field(max_length=12)
+    card_expiry: date
+    face_check: str = Field(max_length=10, description="'match' (anything else is refused)")
+    fingerprint_check: str = Field(max_length=10, description="'match' (anything else is refused)")
+    verified_at: datetime
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class SecondFactor(SQLModel, table=True):
+    """A TOTP authenticator (RFC 6238). The shared secret is stored encrypted, never in the clear."""
+
+    __tablename__ = "second_factors"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    kind: str = Field(default="totp", max_length=10)
+    label: str = Field(default="", max_length=60)
+    secret_encrypted: str = Field(max_length=255)
+    last_used_step: int = Field(default=0, description="the last accepted TOTP time step (no replay)")
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: datetime | None = None
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use recovery code, stored only as a hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
