@@ -66,7 +66,8 @@ def test_registry_generate_then_import_reports_counts(tmp_path: Path) -> None:
 
 
 def test_import_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["registry", "import", str(tmp_path / "nope.csv")])
+    # A wide terminal: rich would otherwise truncate the message inside its box on a long tmp path.
+    result = runner.invoke(app, ["registry", "import", str(tmp_path / "nope.csv")], env={"COLUMNS": "400"})
     assert result.exit_code == 2
     assert "does not exist" in result.output
 
