@@ -18,11 +18,12 @@ from starlette.responses import Response
 from identity_service.identity.audit import record_event
 from identity_service.identity.levels import LEVEL2
 from identity_service.identity.otp import OtpError
-from identity_service.identity.second_factors import METHODS, FactorStatus, SecondFactorError
+from identity_service.identity.second_factors import METHODS, FactorStatus, Method, SecondFactorError
 from identity_service.identity.sms import SmsUnavailable, mask_phone
 from identity_service.oidc.authorization import Pending
 from identity_service.oidc.logout import move_session_clients
 from identity_service.security.rate_limits import RateLimited
+from identity_service.services import Services
 from identity_service.storage.database import session_scope
 from identity_service.web.authorize import flow_of, see_other, to_client
 from identity_service.web.i18n import translator
@@ -31,6 +32,23 @@ from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+
+
+async def elevate_session(services: Services, session: BrowserSession, method: Method, account_level: int,
+                          client_id: str | None) -> BrowserSession:
+    """Step the session up to level 2 after ``method`` was verified (new id, acr, amr, auth_time)."""
+    elevated = services.sessions.elevate(session, services.acr.acr_for(LEVEL2), method.amr, account_level)
+
+    def _carry_over() -> None:
+        # Logout of the renewed session must still reach what the earlier id signed in to.
+        move_session_clients(services.store, session.sid, elevated.sid, services.settings.session_ttl)
+        services.oauth.refresh_tokens.move_session(session.sid, elevated.sid)
+        with session_scope(services.engine) as db:
+            record_event(db, "session.stepped_up", account_id=session.account_id, client_id=client_id,
+                         method=method.name, acr=elevated.acr, amr=list(elevated.amr))
+
+    await run_in_threadpool(_carry_over)
+    return elevated
 
 
 async def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
@@ -118,17 +136,7 @@ async def second_factor_submit(
     except SecondFactorError as exc:
         return await _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 401,
                                          sms_sent=chosen.name == "sms")
-    elevated = services.sessions.elevate(session, services.acr.acr_for(LEVEL2), chosen.amr, subject.account.level)
-
-    def _carry_over() -> None:
-        # Logout of the renewed session must still reach what the earlier id signed in to.
-        move_session_clients(services.store, session.sid, elevated.sid, services.settings.session_ttl)
-        services.oauth.refresh_tokens.move_session(session.sid, elevated.sid)
-        with session_scope(services.engine) as db:
-            record_event(db, "session.stepped_up", account_id=session.account_id, client_id=pending.client_id,
-                         acr=elevated.acr, amr=list(elevated.amr))
-
-    await run_in_threadpool(_carry_over)
+    elevated = await elevate_session(services, session, chosen, subject.account.level, pending.client_id)
     response = see_other(f"/authorize/resume?req={pending.id}")
     services.sessions.set_cookie(response, elevated)
     return response
