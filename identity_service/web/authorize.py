@@ -17,6 +17,7 @@ from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
 from identity_service.storage.database import session_scope
+from identity_service.web.devices import describe_device
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
@@ -170,7 +171,8 @@ async def login_submit(
     old = services.sessions.current(request)
     if old is not None:
         services.sessions.end(old.sid)
-    session = services.sessions.start(account.id, services.settings.acr_level1, ("pwd",), account.level)
+    session = services.sessions.start(account.id, services.settings.acr_level1, ("pwd",), account.level,
+                                      device=describe_device(request.headers.get("user-agent")))
 
     def _audit() -> None:
         with session_scope(services.engine) as db:
