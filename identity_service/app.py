@@ -21,7 +21,10 @@ from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
 from identity_service.web import (
     account,
+    account_password,
     account_security,
+    account_services,
+    account_sessions,
     authorize,
     enroll,
     enrollment_api,
@@ -90,7 +93,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     for module in (discovery, jwks, token, par, userinfo, health, authorize, second_factor, enroll, enrollment_api,
-                   account, account_security, logout, admin_api):
+                   account, account_security, account_sessions, account_services, account_password, logout, admin_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

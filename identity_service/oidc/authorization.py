@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.levels import AcrValues, LevelRequirement, required_level
-from identity_service.oidc.claims import SCOPE_CLAIMS
+from identity_service.oidc.claims import SCOPE_CLAIMS, claims_released_by
 from identity_service.oidc.clients import OAuthClient
 from identity_service.oidc.grants import AuthorizedUser
 from identity_service.oidc.logout import remember_client
@@ -359,7 +359,10 @@ class AuthorizationFlow:
             raise RuntimeError("authorization response without a redirect")
         remember_client(self.server.store, ctx.sid, pending.client_id, self.settings.session_ttl)
         with session_scope(self.server.engine) as session:
+            # The access history (identity/access_history.py) reads the released claim names from here:
+            # recorded once per authorization, not per token, so the token endpoint writes nothing more.
             record_event(session, "authorization.code_issued", account_id=ctx.account_id,
-                         client_id=pending.client_id, scopes=pending.scopes)
+                         client_id=pending.client_id, scopes=pending.scopes,
+                         claims=claims_released_by(pending.scopes))
         self.finish(pending.id)
         return _with_params(location, {"iss": self.settings.issuer})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable
 from typing import Any
 
 from identity_service.storage.models import Account, Citizen, Client
@@ -21,6 +22,12 @@ SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 SUPPORTED_CLAIMS = tuple(sorted({c for claims in SCOPE_CLAIMS.values() for c in claims}
                                 | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
                                    "at_hash", "azp"}))
+
+
+def claims_released_by(scopes: Iterable[str]) -> list[str]:
+    """Names (never values) of the claims ``scopes`` release, in a stable order, for the audit log."""
+    granted = set(scopes)
+    return [claim for scope, claims in SCOPE_CLAIMS.items() if scope in granted for claim in claims]
 
 
 def pairwise_subject(salt: str, sector: str, account_id: str) -> str:

@@ -42,6 +42,16 @@ def move_session_clients(store: EphemeralStore, old_sid: str, new_sid: str, ttl:
         store.put(_SESSION_CLIENTS, new_sid, data, ttl)
 
 
+def forget_client(store: EphemeralStore, sid: str, client_id: str) -> bool:
+    """Remove ``client_id`` from session ``sid`` (consent withdrawn); True if it had signed in there."""
+    data = store.get(_SESSION_CLIENTS, sid)
+    if not data or client_id not in data["clients"]:
+        return False
+    data["clients"].remove(client_id)
+    store.put(_SESSION_CLIENTS, sid, data, store.ttl(_SESSION_CLIENTS, sid) or 1)
+    return True
+
+
 def clients_of_session(store: EphemeralStore, sid: str) -> list[str]:
     data = store.take(_SESSION_CLIENTS, sid)
     return list(data["clients"]) if data else []

@@ -48,6 +48,7 @@ ENROLL_PER_CCCD = Limit("enroll_cccd", 5, 3600)
 OTP_SEND_PER_PHONE = Limit("otp_send_phone", 5, 3600)
 OTP_VERIFY_PER_IP = Limit("otp_verify_ip", 30, 600)
 TOKEN_PER_CLIENT = Limit("token_client", 6000, 60)
+PASSWORD_CHANGE_PER_ACCOUNT = Limit("password_change", 10, 3600)  # the current password is a secret to guess
 
 
 class RateLimiter:

@@ -38,6 +38,15 @@ class EphemeralStore(Protocol):
     def scan(self, namespace: str, limit: int = 1000) -> list[str]:
         """Keys (without namespace) currently live in ``namespace``, at most ``limit`` (operator views)."""
 
+    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
+        """Add ``member`` to the set ``namespace:key`` and (re)start the set's TTL (per-account indexes)."""
+
+    def set_remove(self, namespace: str, key: str, member: str) -> None:
+        """Remove ``member`` from the set; an emptied set disappears."""
+
+    def set_members(self, namespace: str, key: str) -> set[str]:
+        """The members of the set (empty when absent or expired)."""
+
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` if the store cannot be used."""
 

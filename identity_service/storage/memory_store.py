@@ -106,5 +106,31 @@ class MemoryStore:
             keys = [k[len(prefix):] for k, (expires, _) in self._data.items() if k.startswith(prefix) and expires > now]
         return keys[:limit]
 
+    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
+        full_key = self._key(namespace, key)
+        with self._lock:
+            raw = self._live(full_key)
+            members = set(json.loads(raw)) if raw is not None else set()
+            members.add(member)
+            self._write(full_key, json.dumps(sorted(members)), ttl)
+
+    def set_remove(self, namespace: str, key: str, member: str) -> None:
+        full_key = self._key(namespace, key)
+        with self._lock:
+            raw = self._live(full_key)
+            if raw is None:
+                return
+            members = set(json.loads(raw)) - {member}
+            if members:
+                expires, _ = self._data[full_key]
+                self._data[full_key] = (expires, json.dumps(sorted(members)))  # removal keeps the TTL
+            else:
+                del self._data[full_key]
+
+    def set_members(self, namespace: str, key: str) -> set[str]:
+        with self._lock:
+            raw = self._live(self._key(namespace, key))
+        return set() if raw is None else {str(m) for m in json.loads(raw)}
+
     def ping(self) -> None:
         return None

@@ -84,5 +84,24 @@ class RedisStore:
 
         return self._call(collect)
 
+    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
+        full_key = self._key(namespace, key)
+
+        def add() -> None:
+            # One MULTI/EXEC: the set never exists without its expiry.
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.sadd(full_key, member)
+                pipe.expire(full_key, ttl)
+                pipe.execute()
+
+        self._call(add)
+
+    def set_remove(self, namespace: str, key: str, member: str) -> None:
+        self._call(lambda: self._client.srem(self._key(namespace, key), member))
+
+    def set_members(self, namespace: str, key: str) -> set[str]:
+        members = self._call(lambda: self._client.smembers(self._key(namespace, key)))
+        return {str(m) for m in members}
+
     def ping(self) -> None:
         self._call(self._client.ping)

@@ -18,6 +18,7 @@ from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
 from identity_service.storage.database import session_scope
+from identity_service.web.devices import describe_device
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
@@ -207,7 +208,8 @@ async def login_submit(
         services.sessions.end(old.sid)
     # A password alone reaches level 1 whatever the account holds; level 2 needs a second factor
     # in this session (DESIGN.md §2), asked for by the authorization flow when a request needs it.
-    session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level)
+    session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level,
+                                      device=describe_device(request.headers.get("user-agent")))
 
     def _audit() -> None:
         with session_scope(services.engine) as db:

@@ -26,8 +26,10 @@ router = APIRouter(include_in_schema=False)
 _PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 
 
-def end_browser_session(services: Services, session: BrowserSession) -> list[LogoutDelivery]:
-    """End the session everywhere: store, refresh tokens from it, and the clients it signed in to."""
+def end_browser_session(services: Services, session: BrowserSession, event: str = "logout") -> list[LogoutDelivery]:
+    """End the session everywhere: store, refresh tokens from it, and the clients it signed in to.
+
+    ``event`` names the audit event (``logout``, or why the account centre ended it)."""
     services.sessions.end(session.sid)
     services.oauth.refresh_tokens.revoke_session(session.sid, session.account_id)
     deliveries = []
@@ -39,7 +41,7 @@ def end_browser_session(services: Services, session: BrowserSession) -> list[Log
                                                   session.sid)
         deliveries.append(LogoutDelivery(client_id, client.row.backchannel_logout_uri, token))
     with session_scope(services.engine) as db:
-        record_event(db, "logout", account_id=session.account_id, clients=[d.client_id for d in deliveries])
+        record_event(db, event, account_id=session.account_id, clients=[d.client_id for d in deliveries])
     return deliveries
 
 

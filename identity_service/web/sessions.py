@@ -14,6 +14,7 @@ from identity_service.identity.levels import AMR_MULTI_FACTOR
 from identity_service.storage.ephemeral import EphemeralStore
 
 _SESSIONS = "session"
+_ACCOUNT_SESSIONS = "account_sessions"  # account id → set of sids (the account centre's device list)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class BrowserSession:
     acr: str
     amr: tuple[str, ...]
     level: int
+    device: tuple[str, str] = ("", "")  # (browser, operating system) from the User-Agent, coarse
 
     def age(self) -> int:
         return int(time.time()) - self.auth_time
@@ -53,14 +55,20 @@ class SessionManager:
         sid = request.cookies.get(self.cookies.session)
         if not sid or len(sid) > 100:
             return None
+        return self.load(sid)
+
+    def load(self, sid: str) -> BrowserSession | None:
+        """The live session ``sid``, or None when it ended or expired."""
         data = self.store.get(_SESSIONS, sid)
         if data is None:
             return None
         data["amr"] = tuple(data["amr"])
+        data["device"] = tuple(data.get("device") or ("", ""))
         return BrowserSession(sid=sid, **data)
 
-    def start(self, account_id: str, acr: str, amr: tuple[str, ...], level: int) -> BrowserSession:
-        """A fresh session id on every login (no session fixation)."""
+    def start(self, account_id: str, acr: str, amr: tuple[str, ...], level: int,
+              device: tuple[str, str] = ("", "")) -> BrowserSession:
+        """A fresh session id on every login (no session fixation), listed under the account."""
         session = BrowserSession(
             sid=secrets.token_urlsafe(32),
             account_id=account_id,
@@ -68,11 +76,15 @@ class SessionManager:
             acr=acr,
             amr=amr,
             level=level,
+            device=device,
         )
         data: dict[str, Any] = asdict(session)
         data.pop("sid")
         data["amr"] = list(session.amr)
+        data["device"] = list(session.device)
         self.store.put(_SESSIONS, session.sid, data, self.ttl)
+        # The index lives as long as the newest session; expired members are pruned when listed.
+        self.store.set_add(_ACCOUNT_SESSIONS, account_id, session.sid, self.ttl)
         return session
 
     def elevate(self, session: BrowserSession, acr: str, method_amr: str, level: int) -> BrowserSession:
@@ -84,12 +96,25 @@ class SessionManager:
         gains the new method plus ``mfa`` (RFC 8176 §2: more than one factor).
         """
         amr = tuple(dict.fromkeys((*session.amr, method_amr, AMR_MULTI_FACTOR)))
-        elevated = self.start(session.account_id, acr, amr, level)
+        elevated = self.start(session.account_id, acr, amr, level, device=session.device)
         self.end(session.sid)
         return elevated
 
     def end(self, sid: str) -> None:
-        self.store.delete(_SESSIONS, sid)
+        data = self.store.take(_SESSIONS, sid)
+        if data is not None:
+            self.store.set_remove(_ACCOUNT_SESSIONS, str(data["account_id"]), sid)
+
+    def of_account(self, account_id: str) -> list[BrowserSession]:
+        """The account's live sessions, oldest first; index entries of expired sessions are dropped."""
+        sessions = []
+        for sid in self.store.set_members(_ACCOUNT_SESSIONS, account_id):
+            session = self.load(sid)
+            if session is None or session.account_id != account_id:
+                self.store.set_remove(_ACCOUNT_SESSIONS, account_id, sid)
+                continue
+            sessions.append(session)
+        return sorted(sessions, key=lambda s: (s.auth_time, s.sid))
 
     def set_cookie(self, response: Response, session: BrowserSession) -> None:
         response.set_cookie(

@@ -143,3 +143,44 @@ def test_unreachable_redis_raises_store_unavailable_never_a_raw_error(
     store = RedisStore.from_url("redis://127.0.0.1:1/0", "x:")
     with pytest.raises(StoreUnavailable):
         operation(store)
+
+
+def test_set_members_are_added_listed_and_removed(store: EphemeralStore) -> None:
+    assert store.set_members("idx", "acct") == set()
+    store.set_add("idx", "acct", "s1", 60)
+    store.set_add("idx", "acct", "s2", 60)
+    store.set_add("idx", "acct", "s1", 60)
+    assert store.set_members("idx", "acct") == {"s1", "s2"}
+    store.set_remove("idx", "acct", "s1")
+    store.set_remove("idx", "acct", "absent")
+    assert store.set_members("idx", "acct") == {"s2"}
+    store.set_remove("idx", "acct", "s2")
+    assert store.set_members("idx", "acct") == set()
+    assert store.ttl("idx", "acct") is None  # an emptied set is gone, not an empty value
+
+
+def test_sets_of_different_keys_are_separate_and_have_a_ttl(store: EphemeralStore) -> None:
+    store.set_add("idx", "a", "x", 60)
+    store.set_add("idx", "b", "y", 60)
+    assert store.set_members("idx", "a") == {"x"} and store.set_members("idx", "b") == {"y"}
+    ttl = store.ttl("idx", "a")
+    assert ttl is not None and 0 < ttl <= 60
+
+
+def test_a_set_expires_after_its_ttl(store: EphemeralStore) -> None:
+    store.set_add("idx", "short", "x", 1)
+    assert store.set_members("idx", "short") == {"x"}
+    assert _eventually(lambda: store.set_members("idx", "short") == set())
+
+
+def test_concurrent_set_adds_lose_no_member(store: EphemeralStore) -> None:
+    def add_many(prefix: str) -> None:
+        for i in range(50):
+            store.set_add("idx", "busy", f"{prefix}{i}", 60)
+
+    threads = [threading.Thread(target=add_many, args=(p,)) for p in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.set_members("idx", "busy")) == 200

@@ -53,7 +53,25 @@ PAGES: dict[str, dict[str, Any]] = {
     "enroll_password.html": {"enrollment": "enr-1", "errors": ["too short", "mismatch"]},
     "enroll_done.html": {},
     "error.html": {"title": "Không thể tiếp tục", "message": "Yêu cầu không hợp lệ.", "status_code": 400},
-    "account.html": {"account_display": "001******456", "level": 1},
+    "account.html": {"account_display": "001******456", "level": 1, "full_name": "Nguyễn Thị Ánh",
+                     "birth_date": "1990-05-17", "phone_masked": "+84******678", "level_verified_at": None,
+                     "notice": "password_changed"},
+    "account_sessions.html": {"sessions": [
+        {"handle": "h1", "started": "2025-03-09 14:05", "browser": "Chrome", "os": "Android", "current": True},
+        {"handle": "h2", "started": "2025-03-08 09:00", "browser": "", "os": "", "current": False}],
+        "notice": "session_ended"},
+    "account_services.html": {"connected": [{"client_id": "hospital", "name": "Bệnh viện Bạch Mai",
+                                             "scopes": list(SCOPES), "granted": "2025-03-09 14:05"}],
+                              "notice": "consent_withdrawn"},
+    "account_withdraw.html": {"client_id": "hospital", "name": "Bệnh viện Bạch Mai", "scopes": list(SCOPES)},
+    "account_history.html": {"entries": [
+        {"at": "2025-03-09 14:05", "event": "authorization.code_issued", "service": "Bệnh viện Bạch Mai",
+         "scopes": ["openid"], "claims": ["sub", "citizen_id"]},
+        {"at": "2025-03-09 14:04", "event": "consent.granted", "service": "Bệnh viện Bạch Mai",
+         "scopes": ["openid", "citizen_id"], "claims": []}], "older": "1.2", "newer": "3.4"},
+    "account_password.html": {"errors": ["Mật khẩu hiện tại không đúng."]},
+    "account_lock.html": {},
+    "account_locked.html": {},
 }
 
 # The same pages on a first visit: nothing filled in, no errors.
@@ -65,6 +83,10 @@ FIRST_VISIT: dict[str, dict[str, Any]] = {
     "enroll_password.html": {"enrollment": "enr-1", "errors": []},
     "error.html": {"title": "T", "message": "M"},
     "account.html": {"account_display": "001******456", "level": 2},
+    "account_sessions.html": {"sessions": []},
+    "account_services.html": {"connected": []},
+    "account_history.html": {"entries": [], "older": None, "newer": None},
+    "account_password.html": {"errors": []},
 }
 
 

@@ -1,0 +1,3 @@
+"""Fixtures for this folder."""
+
+from tests.harness import harness  # noqa: F401  (fixture)
