@@ -14,12 +14,13 @@ from sqlalchemy.exc import OperationalError
 from starlette.responses import JSONResponse, Response
 
 from identity_service.admin import api as admin_api
+from identity_service.admin import registrar
 from identity_service.config import Environment, Settings
 from identity_service.oidc import discovery, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
-from identity_service.web import account, authorize, enroll, enrollment_api, health, logout
+from identity_service.web import account, activation_api, authorize, enroll, enrollment_api, health, logout
 from identity_service.web.body_limit import BodySizeLimitMiddleware
 from identity_service.web.pages import error_page
 from identity_service.web.security_headers import SecurityHeadersMiddleware
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/introspect", "/revoke", "/par")
+_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/registrar/", "/introspect", "/revoke", "/par")
 
 
 def _unavailable(request: Request, exc: Exception) -> Response:
@@ -46,7 +47,7 @@ def _unavailable(request: Request, exc: Exception) -> Response:
 async def _validation_problem(request: Request, exc: Exception) -> Response:
     """JSON callers get RFC 9457 problem details; browsers get a page."""
     assert isinstance(exc, RequestValidationError)
-    if not request.url.path.startswith(("/api/", "/admin/")):
+    if not request.url.path.startswith(("/api/", "/admin/", "/registrar/")):
         return error_page(request, "error.invalid_request", 400)
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
               for e in exc.errors()]
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     for module in (discovery, jwks, token, par, userinfo, health, authorize, enroll, enrollment_api, account, logout,
-                   admin_api):
+                   admin_api, registrar, activation_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

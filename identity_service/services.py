@@ -11,8 +11,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from identity_service.config import Settings
+from identity_service.identity.account_status import AccountAccess
 from identity_service.identity.accounts import AccountService
+from identity_service.identity.activation import Activations
 from identity_service.identity.enrollment import EnrollmentService
+from identity_service.identity.level_evidence import LevelTwoRegistrations
 from identity_service.identity.otp import OtpService
 from identity_service.identity.sms import make_sms_sender
 from identity_service.oidc.logout import BackchannelLogout
@@ -44,6 +47,9 @@ class Services:
     backchannel: BackchannelLogout
     csrf_secret: bytes
     limiter: RateLimiter
+    level_two: LevelTwoRegistrations
+    activations: Activations
+    account_access: AccountAccess
 
     def close(self) -> None:
         self.engine.dispose()
@@ -82,9 +88,12 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts, refresh_tokens)
     sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
     otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
-    enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings, limiter)
+    sms = make_sms_sender(settings)
+    enrollment = EnrollmentService(engine, store, otp, sms, hasher, settings, limiter)
     return Services(
         settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
         backchannel=BackchannelLogout(settings, keys), limiter=limiter,
+        level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
+        account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
     )

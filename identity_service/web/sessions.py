@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity_service.identity.session_cutoff import session_is_cut_off
 from identity_service.storage.ephemeral import EphemeralStore
 
 _SESSIONS = "session"
@@ -55,6 +56,11 @@ class SessionManager:
         data = self.store.get(_SESSIONS, sid)
         if data is None:
             return None
+        # A lock or revocation ends every session of the account at once (identity/session_cutoff.py).
+        started_at = data.pop("started_at", None)
+        if session_is_cut_off(self.store, str(data["account_id"]), started_at):
+            self.store.delete(_SESSIONS, sid)
+            return None
         data["amr"] = tuple(data["amr"])
         return BrowserSession(sid=sid, **data)
 
@@ -71,6 +77,7 @@ class SessionManager:
         data: dict[str, Any] = asdict(session)
         data.pop("sid")
         data["amr"] = list(session.amr)
+        data["started_at"] = time.time()  # sub-second, unlike auth_time: compared with lock cut-offs
         self.store.put(_SESSIONS, session.sid, data, self.ttl)
         return session
 
