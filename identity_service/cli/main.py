@@ -143,6 +143,7 @@ def registry_import(
     except RegistryFileError as exc:
         console.print(f"[red]nothing imported:[/red] {exc}")
         raise typer.Exit(2) from exc
+    else:
         console.print(f"accepted: {report.accepted}  rejected: {report.rejected}")
         for reason, count in report.reasons.most_common():
             console.print(f"  {count:>8}  {reason}")
@@ -174,7 +175,6 @@ def registry_sync() -> None:
     """Apply the registry to accounts: expired or revoked card → level 1; deceased → revoked (sessions and
     tokens end). Safe to run at any time (e.g. nightly)."""
     settings = _settings()
-    configure_logging(settings.log_level)
     upgrade_database(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import make_client
 from tests.harness import REDIRECT_URI, Harness
-from tests.registrar.conftest import Desk, account_of, citizen_of, evidence_for, new_key
+from tests.registrar.desk import Desk, account_of, citizen_of, evidence_for, new_key
 
 
 def _refused(response: Any, status: int, reason: str) -> None:

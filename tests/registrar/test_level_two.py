@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import AuditEvent, Citizen, LevelEvidence
 from tests.harness import Harness
-from tests.registrar.conftest import Desk, account_of, citizen_of, evidence_for
+from tests.registrar.desk import Desk, account_of, citizen_of, evidence_for
 
 
 def _evidence_rows(harness: Harness, account_id: str) -> list[LevelEvidence]:

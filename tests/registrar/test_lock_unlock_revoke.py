@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from identity_service.storage.models import AuditEvent
 from identity_service.web.i18n import translator
 from tests.harness import Harness
-from tests.registrar.conftest import Desk, account_of, login
+from tests.registrar.desk import Desk, account_of, login
 
 
 def _status(desk: Desk, action: str, reason: str | None = "citizen_request", request_id: str | None = None,
@@ -31,7 +31,8 @@ def _tokens(harness: Harness) -> dict[str, str]:
 
 
 def _introspect(harness: Harness, token: str) -> dict[str, Any]:
-    response = harness.client.post("/introspect", data={"token": token}, auth=(harness.client_id, harness.client_secret))
+    response = harness.client.post("/introspect", data={"token": token},
+                                   auth=(harness.client_id, harness.client_secret))
     return response.json()  # type: ignore[no-any-return]
 
 
