@@ -78,6 +78,11 @@ class LevelGrant:
     replayed: bool = False
 
 
+def _utc(value: datetime) -> datetime:
+    """Aware UTC (SQLite returns naive datetimes: they were stored as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def check_evidence(citizen: Citizen | None, evidence: InPersonEvidence, now: datetime | None = None) -> Citizen:
     """Raise :class:`EvidenceRefused` with the specific reason, or return the registry entry."""
     now = now or datetime.now(UTC)
@@ -87,7 +92,7 @@ def check_evidence(citizen: Citizen | None, evidence: InPersonEvidence, now: dat
         raise EvidenceRefused("face_check_failed", "The face check did not match.")
     if evidence.fingerprint_check != "match":
         raise EvidenceRefused("fingerprint_check_failed", "The fingerprint check did not match.")
-    verified_at = evidence.verified_at if evidence.verified_at.tzinfo else evidence.verified_at.replace(tzinfo=UTC)
+    verified_at = _utc(evidence.verified_at)
     if verified_at > now + MAX_CLOCK_SKEW:
         raise EvidenceRefused("verified_in_future", "verified_at is in the future.")
     if now - verified_at > MAX_EVIDENCE_AGE:
@@ -108,8 +113,7 @@ def check_evidence(citizen: Citizen | None, evidence: InPersonEvidence, now: dat
 
 
 def _same_request(row: LevelEvidence, action: str, account: Account, evidence: InPersonEvidence) -> bool:
-    recorded = row.verified_at if row.verified_at.tzinfo else row.verified_at.replace(tzinfo=UTC)
-    given = evidence.verified_at if evidence.verified_at.tzinfo else evidence.verified_at.replace(tzinfo=UTC)
+    recorded, given = _utc(row.verified_at), _utc(evidence.verified_at)
     return (row.action, row.account_id, row.chip_data_hash, row.card_number, row.card_expiry, row.face_check,
             row.fingerprint_check, recorded) == (action, account.id, evidence.chip_data_hash, evidence.card_number,
                                                  evidence.card_expiry, evidence.face_check,
@@ -158,7 +162,7 @@ class LevelTwoRegistrations:
         account = session.get(Account, row.account_id)
         if account is None or account.cccd != cccd or not _same_request(row, action, account, evidence):
             raise GrantConflict("request_id_reused", "This request_id was used for a different request.")
-        return LevelGrant(row.id, row.account_id, row.action, 2, row.verified_at, replayed=True)
+        return LevelGrant(row.id, row.account_id, row.action, 2, _utc(row.verified_at), replayed=True)
 
     def _account_for(self, session: Session, action: str, citizen: Citizen, phone: str | None) -> Account:
         # FOR UPDATE (PostgreSQL): a lock or a second grant for the account waits for this one.
@@ -180,18 +184,18 @@ class LevelTwoRegistrations:
                 request: RegistrarRequest) -> LevelGrant:
         previous = account.level
         account.level = 2
-        account.level_verified_at = evidence.verified_at
+        account.level_verified_at = _utc(evidence.verified_at)
         account.updated_at = utcnow()
         session.add(account)
         row = LevelEvidence(account_id=account.id, action=action, registrar_client_id=request.client_id,
                             request_id=request.request_id, officer_id=request.officer_id, desk_id=request.desk_id,
                             chip_data_hash=evidence.chip_data_hash, card_number=evidence.card_number,
                             card_expiry=evidence.card_expiry, face_check=evidence.face_check,
-                            fingerprint_check=evidence.fingerprint_check, verified_at=evidence.verified_at)
+                            fingerprint_check=evidence.fingerprint_check, verified_at=_utc(evidence.verified_at))
         session.add(row)
         session.flush()
         event = "account.created_at_level2" if action == "create" else "account.level_raised"
         record_event(session, event, account_id=account.id, client_id=request.client_id, level=2,
                      previous_level=None if action == "create" else previous, evidence_id=row.id,
                      request_id=request.request_id, officer_id=request.officer_id, desk_id=request.desk_id)
-        return LevelGrant(row.id, account.id, action, 2, evidence.verified_at)
+        return LevelGrant(row.id, account.id, action, 2, _utc(evidence.verified_at))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -61,6 +61,15 @@ def test_replayed_request_returns_the_first_answer_and_writes_nothing(harness: H
     account = account_of(harness)
     assert len(_evidence_rows(harness, account.id)) == 1
     assert len(_events(harness, account.id, "account.level_raised")) == 1
+
+
+def test_replay_with_a_local_time_offset_is_still_the_same_request(harness: Harness, desk: Desk) -> None:
+    hanoi = timezone(timedelta(hours=7))
+    body = evidence_for(citizen_of(harness), verified_at=datetime.now(hanoi).isoformat(timespec="seconds"))
+    first = desk.post("/registrar/level2", body)
+    replay = desk.post("/registrar/level2", body)
+    assert first.status_code == 200 and replay.status_code == 200, replay.text
+    assert replay.json() == first.json()
 
 
 def test_same_request_id_with_a_different_body_is_a_conflict(harness: Harness, desk: Desk) -> None:
