@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.responses import JSONResponse, Response
 
 from identity_service.admin import api as admin_api
+from identity_service.admin import registrar
 from identity_service.config import Environment, Settings
 from identity_service.oidc import discovery, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
@@ -25,6 +26,7 @@ from identity_service.web import (
     account_security,
     account_services,
     account_sessions,
+    activation_api,
     authorize,
     enroll,
     enrollment_api,
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/introspect", "/revoke", "/par")
+_JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/registrar/", "/introspect", "/revoke", "/par")
 
 
 def _unavailable(request: Request, exc: Exception) -> Response:
@@ -58,7 +60,7 @@ def _unavailable(request: Request, exc: Exception) -> Response:
 async def _validation_problem(request: Request, exc: Exception) -> Response:
     """JSON callers get RFC 9457 problem details; browsers get a page."""
     assert isinstance(exc, RequestValidationError)
-    if not request.url.path.startswith(("/api/", "/admin/")):
+    if not request.url.path.startswith(("/api/", "/admin/", "/registrar/")):
         return error_page(request, "error.invalid_request", 400)
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
               for e in exc.errors()]
@@ -93,7 +95,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     for module in (discovery, jwks, token, par, userinfo, health, authorize, second_factor, enroll, enrollment_api,
-                   account, account_security, account_sessions, account_services, account_password, logout, admin_api):
+                   account, account_security, account_sessions, account_services, account_password, logout, admin_api,
+                   registrar, activation_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -11,8 +11,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from identity_service.config import Settings
+from identity_service.identity.account_status import AccountAccess
 from identity_service.identity.accounts import AccountService
+from identity_service.identity.activation import Activations
 from identity_service.identity.enrollment import EnrollmentService
+from identity_service.identity.level_evidence import LevelTwoRegistrations
 from identity_service.identity.levels import AcrValues
 from identity_service.identity.otp import OtpService
 from identity_service.identity.second_factors import SecondFactorService
@@ -49,6 +52,9 @@ class Services:
     limiter: RateLimiter
     second_factors: SecondFactorService
     acr: AcrValues
+    level_two: LevelTwoRegistrations
+    activations: Activations
+    account_access: AccountAccess
 
     def close(self) -> None:
         self.engine.dispose()
@@ -97,4 +103,6 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
         backchannel=BackchannelLogout(settings, keys), limiter=limiter, second_factors=second_factors,
         acr=AcrValues(settings.acr_level1, settings.acr_level2),
+        level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
+        account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
     )

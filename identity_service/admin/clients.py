@@ -26,6 +26,7 @@ from identity_service.storage.models import Client, Consent, RefreshToken
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 ADMIN_SCOPE = "admin"
+REGISTRAR_SCOPE = "registrar"  # police registration desks (admin/registrar.py)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _DEFAULT_GRANTS: list[GrantType] = ["authorization_code", "refresh_token"]
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{3,100}$")
@@ -98,7 +99,7 @@ class ClientSpec(BaseModel):
     @field_validator("scopes")
     @classmethod
     def _scopes(cls, values: list[str]) -> list[str]:
-        unknown = set(values) - set(SUPPORTED_SCOPES) - {ADMIN_SCOPE}
+        unknown = set(values) - set(SUPPORTED_SCOPES) - {ADMIN_SCOPE, REGISTRAR_SCOPE}
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
         return sorted(set(values))
@@ -115,6 +116,10 @@ class ClientSpec(BaseModel):
             raise ValueError("public clients (auth method none) cannot use client_credentials")
         if ADMIN_SCOPE in self.scopes and self.grant_types != ["client_credentials"]:
             raise ValueError("the admin scope is only for client_credentials clients")
+        if REGISTRAR_SCOPE in self.scopes and (self.token_endpoint_auth_method != "private_key_jwt"
+                                               or self.grant_types != ["client_credentials"]):
+            # Every registrar action is signed with the desk's key (non-repudiation): no shared secret.
+            raise ValueError("the registrar scope is only for private_key_jwt client_credentials clients")
         return self
 
 

@@ -124,8 +124,11 @@ def _progress() -> Progress:
 
 
 @registry_app.command("import")
-def registry_import(path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
-    """Load a registry CSV; report rows accepted and rejected (with reasons)."""
+def registry_import(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    sync: bool = typer.Option(True, help="Afterwards apply the registry to accounts (as `registry sync`)."),
+) -> None:
+    """Load a registry CSV; report rows accepted and rejected (with reasons); then sync accounts."""
     from identity_service.identity.registry_io import RegistryFileError, import_registry_csv
 
     settings = _settings()
@@ -140,13 +143,44 @@ def registry_import(path: Path = typer.Argument(..., exists=True, dir_okay=False
     except RegistryFileError as exc:
         console.print(f"[red]nothing imported:[/red] {exc}")
         raise typer.Exit(2) from exc
+    else:
+        console.print(f"accepted: {report.accepted}  rejected: {report.rejected}")
+        for reason, count in report.reasons.most_common():
+            console.print(f"  {count:>8}  {reason}")
+        if sync and report.accepted:
+            _sync_accounts(settings, engine)
     finally:
         engine.dispose()
-    console.print(f"accepted: {report.accepted}  rejected: {report.rejected}")
-    for reason, count in report.reasons.most_common():
-        console.print(f"  {count:>8}  {reason}")
     if report.rejected and not report.accepted:
         raise typer.Exit(1)
+
+
+def _sync_accounts(settings: Settings, engine: Any) -> None:
+    from identity_service.identity.account_status import AccountAccess
+    from identity_service.identity.registry_sync import sync_with_registry
+    from identity_service.oidc.refresh_tokens import RefreshTokenStore
+    from identity_service.storage.ephemeral import make_store
+
+    store = make_store(settings.redis_url, settings.redis_prefix)
+    refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
+                                       settings.access_token_ttl)
+    report = sync_with_registry(engine, AccountAccess(engine, store, refresh_tokens, settings.session_ttl))
+    console.print(f"accounts changed by the registry: {report.total}")
+    for change, count in sorted(report.changes.items()):
+        console.print(f"  {count:>8}  {change}")
+
+
+@registry_app.command("sync")
+def registry_sync() -> None:
+    """Apply the registry to accounts: expired or revoked card → level 1; deceased → revoked (sessions and
+    tokens end). Safe to run at any time (e.g. nightly)."""
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        _sync_accounts(settings, engine)
+    finally:
+        engine.dispose()
 
 
 @keys_app.command("generate")

@@ -18,6 +18,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 if TYPE_CHECKING:
     from identity_service.oidc.clients import OAuthClient
     from identity_service.oidc.server import IdentityAuthorizationServer
+    from identity_service.storage.ephemeral import EphemeralStore
 
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 MAX_ASSERTION_LIFETIME = 600
@@ -67,30 +68,56 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         return self.authenticate_client(client)  # type: ignore[no-any-return]
 
     def _verify(self, assertion: str, header: dict[str, Any], client: OAuthClient) -> dict[str, Any]:
-        alg = header.get("alg")
-        if alg not in ASSERTION_ALGORITHMS:
-            allowed = ", ".join(ASSERTION_ALGORITHMS)
-            raise _invalid(f"Assertion algorithm must be one of {allowed}.")
-        keys = [k for k in self.resolve_client_public_key(client)["keys"]
-                if header.get("kid") in (None, k.get("kid")) and k.get("kty") in ("RSA", "EC")]
-        for jwk in keys:
-            try:
-                key = jwt.PyJWK(jwk, algorithm=alg)
-                claims: dict[str, Any] = jwt.decode(
-                    assertion, key.key, algorithms=[alg], audience=self.get_audiences(), leeway=self.leeway,
-                    options={"require": ["iss", "sub", "aud", "exp", "jti"]},
-                )
-            except (jwt.InvalidSignatureError, jwt.exceptions.PyJWKError, jwt.InvalidKeyError):
-                continue
-            except jwt.PyJWTError as exc:
-                raise _invalid(f"Invalid client assertion: {exc}") from exc
-            if claims["exp"] - time.time() > MAX_ASSERTION_LIFETIME:
-                raise _invalid("The client assertion lives too long.")
-            return claims
-        raise _invalid("The client assertion signature does not verify.")
+        self.resolve_client_public_key(client)  # no registered keys: a clear error before any decoding
+        try:
+            return verify_client_assertion(assertion, header, client.row.jwks or {}, self.get_audiences(),
+                                           leeway=self.leeway, max_lifetime=MAX_ASSERTION_LIFETIME)
+        except InvalidAssertion as exc:
+            raise _invalid(str(exc)) from exc
 
     def _check_replay(self, client_id: str, claims: dict[str, Any]) -> None:
-        ttl = max(int(claims["exp"] - time.time()) + self.leeway, 1)
-        key = f"{client_id}:{json.dumps(claims['jti'])}"
-        if not self._server.store.add(_REPLAY, key, {}, ttl):
+        if not remember_assertion_jti(self._server.store, client_id, claims, self.leeway):
             raise _invalid("The client assertion was already used (jti replay).")
+
+
+class InvalidAssertion(Exception):
+    """A signed client assertion that must not be accepted; the message says why (no secrets in it)."""
+
+
+def verify_client_assertion(
+    assertion: str, header: dict[str, Any], jwks: dict[str, Any], audiences: list[str], *, leeway: int,
+    max_lifetime: int, required: tuple[str, ...] = ("iss", "sub", "aud", "exp", "jti"),
+) -> dict[str, Any]:
+    """Verify ``assertion`` against the client's registered ``jwks`` only; return its claims.
+
+    Shared by ``private_key_jwt`` at the token endpoints and by the registrar API's per-request
+    assertions. The caller has already matched ``iss``/``sub`` to the client (RFC 7523 §3).
+    """
+    alg = header.get("alg")
+    if alg not in ASSERTION_ALGORITHMS:
+        raise InvalidAssertion(f"Assertion algorithm must be one of {', '.join(ASSERTION_ALGORITHMS)}.")
+    keys = [k for k in jwks.get("keys", [])
+            if header.get("kid") in (None, k.get("kid")) and k.get("kty") in ("RSA", "EC")]
+    for jwk in keys:
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg)
+            claims: dict[str, Any] = jwt.decode(
+                assertion, key.key, algorithms=[alg], audience=audiences, leeway=leeway,
+                options={"require": list(required)},
+            )
+        except (jwt.InvalidSignatureError, jwt.exceptions.PyJWKError, jwt.InvalidKeyError):
+            continue
+        except jwt.PyJWTError as exc:
+            raise InvalidAssertion(f"Invalid client assertion: {exc}") from exc
+        # RFC 7523 §3 item 4: the server may limit how far in the future exp is.
+        if claims["exp"] - time.time() > max_lifetime:
+            raise InvalidAssertion("The client assertion lives too long.")
+        return claims
+    raise InvalidAssertion("The client assertion signature does not verify.")
+
+
+def remember_assertion_jti(store: EphemeralStore, client_id: str, claims: dict[str, Any], leeway: int) -> bool:
+    """Record the assertion's ``jti`` until it expires; False if it was already used (RFC 7523 §3 item 7)."""
+    ttl = max(int(claims["exp"] - time.time()) + leeway, 1)
+    key = f"{client_id}:{json.dumps(claims['jti'])}"
+    return store.add(_REPLAY, key, {}, ttl)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity_service.identity.levels import AMR_MULTI_FACTOR
+from identity_service.identity.session_cutoff import session_is_cut_off
 from identity_service.storage.ephemeral import EphemeralStore
 
 _SESSIONS = "session"
@@ -62,6 +63,11 @@ class SessionManager:
         data = self.store.get(_SESSIONS, sid)
         if data is None:
             return None
+        # A lock or revocation ends every session of the account at once (identity/session_cutoff.py).
+        started_at = data.pop("started_at", None)
+        if session_is_cut_off(self.store, str(data["account_id"]), started_at):
+            self.end(sid)
+            return None
         data["amr"] = tuple(data["amr"])
         data["device"] = tuple(data.get("device") or ("", ""))
         return BrowserSession(sid=sid, **data)
@@ -82,6 +88,7 @@ class SessionManager:
         data.pop("sid")
         data["amr"] = list(session.amr)
         data["device"] = list(session.device)
+        data["started_at"] = time.time()  # sub-second, unlike auth_time: compared with lock cut-offs
         self.store.put(_SESSIONS, session.sid, data, self.ttl)
         # The index lives as long as the newest session; expired members are pruned when listed.
         self.store.set_add(_ACCOUNT_SESSIONS, account_id, session.sid, self.ttl)

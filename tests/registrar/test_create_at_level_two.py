@@ -1,0 +1,85 @@
+"""A citizen who never enrolled gets a level-2 account at the desk and activates it by SMS code."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from identity_service.identity.sms import read_outbox
+from identity_service.storage.models import LevelEvidence
+from tests.factories import make_citizen
+from tests.harness import Harness
+from tests.registrar.desk import Desk, account_of, evidence_for, login
+
+NEW_PASSWORD = "bốn-mùa-hoa-lá-xanh-tươi"
+
+
+def _activation_code(harness: Harness) -> str:
+    [message] = read_outbox(harness.services.settings.data_dir / "sms_outbox.jsonl", limit=1)
+    assert message["phone"] == "+84987654321"
+    match = re.search(r"\b(\d{8})\b", message["message"])
+    assert match is not None
+    return match.group(1)
+
+
+def test_create_at_level_two_then_activate_and_log_in(harness: Harness, desk: Desk) -> None:
+    citizen = make_citizen(harness.engine)
+    body = {**evidence_for(citizen), "phone": "0987 654 321"}
+    created = desk.post("/registrar/accounts", body)
+    assert created.status_code == 201, created.text
+    assert created.json()["level"] == 2 and created.json()["activation_code_sent"] is True
+    account = account_of(harness, citizen.cccd)
+    assert account.level == 2 and account.phone == "+84987654321"
+    with Session(harness.engine) as session:
+        [evidence] = session.exec(select(LevelEvidence).where(LevelEvidence.account_id == account.id)).all()
+    assert evidence.action == "create"
+    assert login(harness, citizen.cccd, "anything-at-all-123").status_code == 401  # no password until activation
+
+    code = _activation_code(harness)
+    wrong = harness.client.post("/api/activation", json={"cccd": citizen.cccd, "code": "00000000",
+                                                         "password": NEW_PASSWORD})
+    assert wrong.status_code == 400 and wrong.json()["code"] == "activation.invalid"
+    activated = harness.client.post("/api/activation", json={"cccd": citizen.cccd, "code": code,
+                                                             "password": NEW_PASSWORD})
+    assert activated.status_code == 201, activated.text
+    assert activated.json() == {"level": 2, "status": "active"}
+    assert login(harness, citizen.cccd, NEW_PASSWORD).status_code == 303
+    again = harness.client.post("/api/activation", json={"cccd": citizen.cccd, "code": code, "password": "x" * 20})
+    assert again.status_code == 400  # a code cannot reset a password
+
+
+def test_replayed_create_writes_one_account_and_one_evidence_row(harness: Harness, desk: Desk) -> None:
+    citizen = make_citizen(harness.engine)
+    body = {**evidence_for(citizen), "phone": "0987654321"}
+    first = desk.post("/registrar/accounts", body)
+    replay = desk.post("/registrar/accounts", body)
+    assert first.status_code == 201 and replay.status_code == 200
+    assert replay.json()["evidence_id"] == first.json()["evidence_id"]
+    with Session(harness.engine) as session:
+        account_id = account_of(harness, citizen.cccd).id
+        rows = session.exec(select(LevelEvidence).where(LevelEvidence.account_id == account_id)).all()
+    assert len(rows) == 1
+
+
+def test_create_for_a_citizen_who_already_has_an_account_is_a_conflict(harness: Harness, desk: Desk) -> None:
+    from tests.registrar.desk import citizen_of
+
+    response = desk.post("/registrar/accounts", {**evidence_for(citizen_of(harness)), "phone": "0987654321"})
+    assert response.status_code == 409 and response.json()["reason"] == "account_exists"
+
+
+def test_create_with_a_deceased_registry_entry_is_refused(harness: Harness, desk: Desk) -> None:
+    citizen = make_citizen(harness.engine, deceased=True)
+    response = desk.post("/registrar/accounts", {**evidence_for(citizen), "phone": "0987654321"})
+    assert response.status_code == 422 and response.json()["reason"] == "deceased"
+    with Session(harness.engine) as session:
+        from identity_service.storage.models import Account
+
+        assert session.exec(select(Account).where(Account.cccd == citizen.cccd)).first() is None
+
+
+def test_create_with_a_bad_phone_is_refused(harness: Harness, desk: Desk) -> None:
+    citizen = make_citizen(harness.engine)
+    response = desk.post("/registrar/accounts", {**evidence_for(citizen), "phone": "12345"})
+    assert response.status_code == 400 and response.json()["reason"] == "invalid_phone"
