@@ -19,7 +19,7 @@ from identity_service.oidc import discovery, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
-from identity_service.web import account, authorize, enroll, enrollment_api, health, logout
+from identity_service.web import account, authorize, enroll, enrollment_api, health, logout, second_factor
 from identity_service.web.body_limit import BodySizeLimitMiddleware
 from identity_service.web.pages import error_page
 from identity_service.web.security_headers import SecurityHeadersMiddleware
@@ -80,8 +80,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_problem)
-    for module in (discovery, jwks, token, par, userinfo, health, authorize, enroll, enrollment_api, account, logout,
-                   admin_api):
+    for module in (discovery, jwks, token, par, userinfo, health, authorize, second_factor, enroll, enrollment_api,
+                   account, logout, admin_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

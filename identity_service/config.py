@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     sms_sender: str = "development"
     pairwise_salt: str | None = None
     csrf_secret: str | None = None
+    totp_key: str | None = None
     acr_level1: str = "urn:eid:vn:level1"
     acr_level2: str = "urn:eid:vn:level2"
     authorization_code_ttl: int = 60
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
                 problems.append("IDENTITY_PAIRWISE_SALT must be set (it fixes every pairwise sub)")
             if not self.csrf_secret:
                 problems.append("IDENTITY_CSRF_SECRET must be set (shared by every process)")
+            if not self.totp_key:
+                problems.append("IDENTITY_TOTP_KEY must be set (it encrypts every TOTP secret)")
             if self.seed_demo:
                 problems.append("IDENTITY_SEED_DEMO must be false")
             if problems:

@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 from identity_service.config import Settings
 from identity_service.identity.accounts import AccountService
 from identity_service.identity.enrollment import EnrollmentService
+from identity_service.identity.levels import AcrValues
 from identity_service.identity.otp import OtpService
+from identity_service.identity.second_factors import SecondFactorService
 from identity_service.identity.sms import make_sms_sender
 from identity_service.oidc.logout import BackchannelLogout
 from identity_service.oidc.refresh_tokens import RefreshTokenStore
@@ -22,6 +24,7 @@ from identity_service.oidc.tokens import TokenIssuer
 from identity_service.security.keys import KeyRing, ensure_development_key
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
+from identity_service.security.secret_box import SecretBox
 from identity_service.storage.database import make_engine
 from identity_service.storage.ephemeral import EphemeralStore, make_store
 from identity_service.web.sessions import CookieNames, SessionManager
@@ -44,6 +47,8 @@ class Services:
     backchannel: BackchannelLogout
     csrf_secret: bytes
     limiter: RateLimiter
+    second_factors: SecondFactorService
+    acr: AcrValues
 
     def close(self) -> None:
         self.engine.dispose()
@@ -82,9 +87,14 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts, refresh_tokens)
     sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
     otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
-    enrollment = EnrollmentService(engine, store, otp, make_sms_sender(settings), hasher, settings, limiter)
+    sms = make_sms_sender(settings)
+    enrollment = EnrollmentService(engine, store, otp, sms, hasher, settings, limiter)
+    # NIST SP 800-63B §5.1.4.2: TOTP secrets encrypted at rest under a key kept outside the database.
+    box = SecretBox(settings.totp_key or _local_secret(settings.data_dir / "totp_key"))
+    second_factors = SecondFactorService(engine, otp, sms, limiter, box, issuer_name="VNeID")
     return Services(
         settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
-        backchannel=BackchannelLogout(settings, keys), limiter=limiter,
+        backchannel=BackchannelLogout(settings, keys), limiter=limiter, second_factors=second_factors,
+        acr=AcrValues(settings.acr_level1, settings.acr_level2),
     )

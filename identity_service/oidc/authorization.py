@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from starlette.datastructures import Headers
 
 from identity_service.identity.audit import record_event
+from identity_service.identity.levels import AcrValues, LevelRequirement, required_level
 from identity_service.oidc.claims import SCOPE_CLAIMS
 from identity_service.oidc.clients import OAuthClient
 from identity_service.oidc.grants import AuthorizedUser
@@ -76,6 +77,12 @@ class Pending:
     ui_locales: str | None
     fresh_login: bool = False
     response_mode: str = "query"
+    min_level: int = 1
+    preferred_level: int = 1
+
+    @property
+    def level_requirement(self) -> LevelRequirement:
+        return LevelRequirement(minimum=self.min_level, preferred=self.preferred_level)
 
     @property
     def scopes(self) -> list[str]:
@@ -86,11 +93,17 @@ class UnmetRequirement(ValueError):
     """The request insists (``essential``) on something this provider cannot deliver."""
 
 
-def claims_request_scopes(raw: str, reachable_acr: str) -> set[str]:
-    """Validate a ``claims`` request (OIDC Core §5.5); return the scopes that release the claims asked for.
+@dataclass(frozen=True)
+class ClaimsRequest:
+    """A validated ``claims`` parameter: the scopes its claims need, and its ``acr`` request."""
 
-    Only ``acr`` values this flow can reach are accepted when ``acr`` is essential.
-    """
+    scopes: set[str]
+    acr_values: list[str]
+    acr_essential: bool
+
+
+def parse_claims_request(raw: str) -> ClaimsRequest:
+    """Validate a ``claims`` request (OIDC Core §5.5); ``acr`` is read from its ``id_token`` member (§5.5.1.1)."""
     if len(raw) > 4096:
         raise ValueError("'claims' is too large")
     try:
@@ -108,11 +121,33 @@ def claims_request_scopes(raw: str, reachable_acr: str) -> set[str]:
                 raise ValueError(f"claims request for {claim} must be null or an object")
             scopes |= {scope for scope, names in SCOPE_CLAIMS.items() if claim in names}
     acr = (request.get("id_token") or {}).get("acr")
-    if isinstance(acr, dict) and acr.get("essential"):
-        wanted = acr.get("values") or ([acr["value"]] if "value" in acr else [])
-        if wanted and reachable_acr not in wanted:
-            raise UnmetRequirement(f"acr {', '.join(map(str, wanted))} cannot be satisfied")
-    return scopes
+    if not isinstance(acr, dict):
+        return ClaimsRequest(scopes, [], False)
+    wanted = acr.get("values") if "values" in acr else ([acr["value"]] if "value" in acr else [])
+    if not isinstance(wanted, list) or not all(isinstance(value, str) for value in wanted):
+        raise ValueError("claims.id_token.acr values must be strings")
+    return ClaimsRequest(scopes, wanted, bool(acr.get("essential")))
+
+
+def level_requirement(acr: AcrValues, client_min_level: int, acr_values: str | None,
+                      claims: ClaimsRequest | None) -> LevelRequirement:
+    """The levels a request needs: its client's minimum, ``acr_values``, and the ``acr`` claim request.
+
+    An essential ``acr`` naming only values this provider does not offer cannot be met (OIDC Core
+    §5.5.1.1); unknown ``acr_values`` are ignored like any voluntary request (§3.1.2.1).
+    """
+    requested = acr.levels_of((acr_values or "").split())
+    essential: list[int] | None = None
+    voluntary: list[int] | None = None
+    if claims is not None and claims.acr_values:
+        levels = acr.levels_of(claims.acr_values)
+        if claims.acr_essential:
+            if not levels:
+                raise UnmetRequirement(f"acr {', '.join(claims.acr_values)} cannot be satisfied")
+            essential = levels
+        else:
+            voluntary = levels
+    return required_level(client_min_level, requested, essential, voluntary)
 
 
 def _with_params(uri: str, params: dict[str, str]) -> str:
@@ -124,6 +159,7 @@ class AuthorizationFlow:
     def __init__(self, server: IdentityAuthorizationServer) -> None:
         self.server = server
         self.settings = server.settings
+        self.acr = AcrValues(server.settings.acr_level1, server.settings.acr_level2)
 
     def error_location(self, redirect_uri: str, error: str, description: str | None, state: str | None) -> str:
         params = {"error": error}
@@ -181,16 +217,20 @@ class AuthorizationFlow:
         if params.get("response_mode", "query") not in RESPONSE_MODES:
             return refuse("invalid_request", "Unsupported 'response_mode'.")
         query = request.query
+        claims: ClaimsRequest | None = None
         if params.get("claims"):
             try:
-                extra = claims_request_scopes(params["claims"], self.settings.acr_level1)
-            except UnmetRequirement as exc:
-                return refuse("unmet_authentication_requirements", str(exc))
+                claims = parse_claims_request(params["claims"])
             except ValueError as exc:
                 return refuse("invalid_request", str(exc))
-            granted = set(scope.split()) | (extra & set(client.row.allowed_scopes.split()))
+            granted = set(scope.split()) | (claims.scopes & set(client.row.allowed_scopes.split()))
             scope = " ".join(sorted(granted))
             query = [(k, scope if k == "scope" else v) for k, v in request.query]
+        try:
+            requirement = level_requirement(self.acr, client.row.min_level, params.get("acr_values"), claims)
+        except UnmetRequirement as exc:
+            # OIDC Core §3.1.2.6 (errata set 2): the OP cannot meet the requested authentication.
+            return refuse("unmet_authentication_requirements", str(exc))
         max_age: int | None = None
         if params.get("max_age") is not None:
             try:
@@ -212,6 +252,8 @@ class AuthorizationFlow:
             login_hint=params.get("login_hint"),
             ui_locales=params.get("ui_locales"),
             response_mode=params.get("response_mode", "query"),
+            min_level=requirement.minimum,
+            preferred_level=requirement.preferred,
         )
 
     def hint_names(self, id_token_hint: str, pending: Pending, account_id: str) -> bool:
@@ -236,6 +278,8 @@ class AuthorizationFlow:
             "ui_locales": pending.ui_locales,
             "fresh_login": pending.fresh_login,
             "response_mode": pending.response_mode,
+            "min_level": pending.min_level,
+            "preferred_level": pending.preferred_level,
         }
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
@@ -259,6 +303,8 @@ class AuthorizationFlow:
             ui_locales=data["ui_locales"],
             fresh_login=data["fresh_login"],
             response_mode=data["response_mode"],
+            min_level=int(data.get("min_level", 1)),
+            preferred_level=int(data.get("preferred_level", 1)),
         )
 
     def mark_logged_in(self, pending: Pending) -> None:
@@ -294,7 +340,13 @@ class AuthorizationFlow:
                          scopes=sorted(scopes))
 
     def issue_code(self, pending: Pending, ctx: AuthContext) -> str:
-        """Re-validate the parked request with authlib and return the redirect with a code."""
+        """Re-validate the parked request with authlib and return the redirect with a code.
+
+        Raises :class:`UnmetRequirement` if the authentication is below the request's minimum level:
+        whatever path led here, a code never carries less than the client asked for.
+        """
+        if (self.acr.level_of(ctx.acr) or 0) < pending.min_level:
+            raise UnmetRequirement("the authentication does not reach the requested level")
         request = HttpRequest(method="GET", url=f"{self.settings.issuer}/authorize", headers=Headers(),
                               query=pending.query)
         response = self.server.create_authorization_response(

@@ -35,6 +35,13 @@ def remember_client(store: EphemeralStore, sid: str, client_id: str, ttl: int) -
         store.put(_SESSION_CLIENTS, sid, data, ttl)
 
 
+def move_session_clients(store: EphemeralStore, old_sid: str, new_sid: str, ttl: int) -> None:
+    """A renewed session id (step-up) keeps the clients to notify at logout."""
+    data = store.take(_SESSION_CLIENTS, old_sid)
+    if data:
+        store.put(_SESSION_CLIENTS, new_sid, data, ttl)
+
+
 def clients_of_session(store: EphemeralStore, sid: str) -> list[str]:
     data = store.take(_SESSION_CLIENTS, sid)
     return list(data["clients"]) if data else []

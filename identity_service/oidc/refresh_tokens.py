@@ -139,5 +139,10 @@ class RefreshTokenStore:
         for family in families:
             self.revoke_family(family, reason="logout", account_id=account_id)
 
+    def move_session(self, old_sid: str, new_sid: str) -> None:
+        """A renewed session id (step-up): tokens issued earlier in the session still end with it at logout."""
+        with session_scope(self.engine) as session:
+            session.execute(update(RefreshToken).where(col(RefreshToken.sid) == old_sid).values(sid=new_sid))
+
     def family_revoked(self, family_id: str | None) -> bool:
         return bool(family_id) and self.store.get(REVOKED_FAMILIES, str(family_id)) is not None

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
 from identity_service.identity.audit import record_event
+from identity_service.identity.levels import AMR_PASSWORD, LevelStep, next_level_step
 from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, ErrorRedirect, Pending
 from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
@@ -27,27 +28,27 @@ router = APIRouter(include_in_schema=False)
 _MAX_QUERY_PAIRS = 50
 
 
-def _flow(request: Request) -> AuthorizationFlow:
+def flow_of(request: Request) -> AuthorizationFlow:
     flow: AuthorizationFlow = request.app.state.authorization_flow
     return flow
 
 
-def _to_client(request: Request, location: str, redirect_uri: str, response_mode: str) -> Response:
+def to_client(request: Request, location: str, redirect_uri: str, response_mode: str) -> Response:
     """Deliver an authorization response: a redirect, or an auto-posting form (OAuth 2.0 Form Post)."""
     if response_mode != "form_post":
-        return _see_other(location)
+        return see_other(location)
     params = parse_qsl(location[len(redirect_uri) + 1:], keep_blank_values=True)
     return form_post_page(request, redirect_uri, params)
 
 
-def _see_other(location: str) -> RedirectResponse:
+def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
 async def _next_step(request: Request, pending: Pending) -> Response:
     """Decide what the browser does next: log in, consent, or go back to the client with a code."""
     services = services_of(request)
-    flow = _flow(request)
+    flow = flow_of(request)
     session = services.sessions.current(request)
     hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
@@ -58,22 +59,56 @@ async def _next_step(request: Request, pending: Pending) -> Response:
     )
     if needs_login:
         if "none" in pending.prompts:
-            return _to_client(request, flow.error_location(pending.redirect_uri, "login_required",
+            return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "The citizen is not logged in.", pending.state),
                               pending.redirect_uri, pending.response_mode)
         await run_in_threadpool(flow.park, pending)
-        return _see_other(f"/login?req={pending.id}")
+        return see_other(f"/login?req={pending.id}")
     assert session is not None
+    step = await _level_step(request, pending, session)
+    if step is LevelStep.UNMET:
+        if "none" in pending.prompts:
+            return to_client(request, flow.error_location(
+                pending.redirect_uri, "unmet_authentication_requirements",
+                "The account does not hold the requested identity level.", pending.state),
+                pending.redirect_uri, pending.response_mode)
+        await run_in_threadpool(flow.park, pending)
+        return see_other(f"/login/level-required?req={pending.id}")
+    if step is LevelStep.SECOND_FACTOR:
+        if "none" in pending.prompts:
+            # OIDC Core §3.1.2.6: the OP needs the citizen to authenticate (here: a second factor).
+            return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
+                                                           "A second factor is required.", pending.state),
+                              pending.redirect_uri, pending.response_mode)
+        await run_in_threadpool(flow.park, pending)
+        return see_other(f"/login/second-factor?req={pending.id}")
     consented = await run_in_threadpool(flow.has_consent, session.account_id, pending.client_id, pending.scopes)
     if "consent" in pending.prompts or not consented:
         if "none" in pending.prompts:
-            return _to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
+            return to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
         await run_in_threadpool(flow.park, pending)
-        return _see_other(f"/consent?req={pending.id}")
+        return see_other(f"/consent?req={pending.id}")
     location = await run_in_threadpool(flow.issue_code, pending, _context(session))
-    return _to_client(request, location, pending.redirect_uri, pending.response_mode)
+    return to_client(request, location, pending.redirect_uri, pending.response_mode)
+
+
+async def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
+    """Whether this session meets the request's level, needs a second factor, or never can."""
+    services = services_of(request)
+    reached = services.acr.level_of(session.acr) or 0
+    account_level = session.level
+    if reached < pending.preferred_level:
+        # The account may have been raised (or lowered) at a desk since this session began.
+        subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+        account_level = subject.account.level if subject is not None else 0
+    return next_level_step(pending.level_requirement, account_level, reached,
+                           interactive="none" not in pending.prompts)
+
+
+def reaches_minimum(request: Request, pending: Pending, session: BrowserSession) -> bool:
+    return (services_of(request).acr.level_of(session.acr) or 0) >= pending.min_level
 
 
 def _context(session: BrowserSession) -> AuthContext:
@@ -95,16 +130,16 @@ async def authorize(request: Request) -> Response:
     pushed = "request_uri" in given
     if pushed:
         # RFC 9126 §4: only client_id and request_uri matter; the pushed parameters replace the rest.
-        stored = await run_in_threadpool(take_pushed_request, _flow(request), given["request_uri"],
+        stored = await run_in_threadpool(take_pushed_request, flow_of(request), given["request_uri"],
                                          given.get("client_id"))
         if stored is None:
             return error_page(request, "error.request_expired", 400)
         pairs = stored
     http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
                                headers=request.headers, query=pairs)
-    result = await run_in_threadpool(_flow(request).validate, http_request, pushed)
+    result = await run_in_threadpool(flow_of(request).validate, http_request, pushed)
     if isinstance(result, ErrorRedirect):
-        return _to_client(request, result.location, result.redirect_uri, result.response_mode)
+        return to_client(request, result.location, result.redirect_uri, result.response_mode)
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
@@ -113,7 +148,7 @@ async def authorize(request: Request) -> Response:
 
 @router.get("/authorize/resume")
 async def authorize_resume(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(_flow(request).resume, req)
+    pending = await run_in_threadpool(flow_of(request).resume, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     return await _next_step(request, pending)
@@ -121,7 +156,7 @@ async def authorize_resume(request: Request, req: str = "") -> Response:
 
 @router.get("/login")
 async def login_page(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(_flow(request).resume, req) if req else None
+    pending = await run_in_threadpool(flow_of(request).resume, req) if req else None
     if req and pending is None:
         return error_page(request, "error.request_expired", 400)
     return render(request, "login.html", {
@@ -141,7 +176,7 @@ async def login_submit(
     password: str = Form("", max_length=1024),
 ) -> Response:
     services = services_of(request)
-    flow = _flow(request)
+    flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
     pending = await run_in_threadpool(flow.resume, req) if req else None
@@ -170,19 +205,21 @@ async def login_submit(
     old = services.sessions.current(request)
     if old is not None:
         services.sessions.end(old.sid)
-    session = services.sessions.start(account.id, services.settings.acr_level1, ("pwd",), account.level)
+    # A password alone reaches level 1 whatever the account holds; level 2 needs a second factor
+    # in this session (DESIGN.md §2), asked for by the authorization flow when a request needs it.
+    session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level)
 
     def _audit() -> None:
         with session_scope(services.engine) as db:
             record_event(db, "login.succeeded", account_id=account.id,
-                         client_id=pending.client_id if pending else None, amr=["pwd"])
+                         client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
 
     await run_in_threadpool(_audit)
     if pending is not None:
         await run_in_threadpool(flow.mark_logged_in, pending)
-        response: Response = _see_other(f"/authorize/resume?req={pending.id}")
+        response: Response = see_other(f"/authorize/resume?req={pending.id}")
     else:
-        response = _see_other("/account")
+        response = see_other("/account")
     services.sessions.set_cookie(response, session)
     return response
 
@@ -191,11 +228,13 @@ async def login_submit(
 async def consent_page(request: Request, req: str = "") -> Response:
     services = services_of(request)
     session = services.sessions.current(request)
-    pending = await run_in_threadpool(_flow(request).resume, req)
+    pending = await run_in_threadpool(flow_of(request).resume, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:
-        return _see_other(f"/login?req={pending.id}")
+        return see_other(f"/login?req={pending.id}")
+    if not reaches_minimum(request, pending, session):
+        return see_other(f"/authorize/resume?req={pending.id}")
     subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
     display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
     return render(request, "consent.html", {
@@ -209,7 +248,7 @@ async def consent_submit(
     request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
 ) -> Response:
     services = services_of(request)
-    flow = _flow(request)
+    flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
     pending = await run_in_threadpool(flow.resume, req)
@@ -217,12 +256,15 @@ async def consent_submit(
         return error_page(request, "error.request_expired", 400)
     session = services.sessions.current(request)
     if session is None:
-        return _see_other(f"/login?req={pending.id}")
+        return see_other(f"/login?req={pending.id}")
+    if not reaches_minimum(request, pending, session):
+        # Only the authorization flow decides levels: a consent form cannot skip the second factor.
+        return see_other(f"/authorize/resume?req={pending.id}")
     if decision != "allow":
         await run_in_threadpool(flow.finish, pending.id)
-        return _to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
+        return to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
                                                        "The citizen declined.", pending.state),
                           pending.redirect_uri, pending.response_mode)
     await run_in_threadpool(flow.record_consent, session.account_id, pending.client_id, pending.scopes)
     location = await run_in_threadpool(flow.issue_code, pending, _context(session))
-    return _to_client(request, location, pending.redirect_uri, pending.response_mode)
+    return to_client(request, location, pending.redirect_uri, pending.response_mode)

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity_service.identity.levels import AMR_MULTI_FACTOR
 from identity_service.storage.ephemeral import EphemeralStore
 
 _SESSIONS = "session"
@@ -73,6 +74,19 @@ class SessionManager:
         data["amr"] = list(session.amr)
         self.store.put(_SESSIONS, session.sid, data, self.ttl)
         return session
+
+    def elevate(self, session: BrowserSession, acr: str, method_amr: str, level: int) -> BrowserSession:
+        """Step-up: the same citizen, a stronger authentication, under a new session id.
+
+        OWASP ASVS V3.2.1 / Session Management Cheat Sheet: renew the id on any privilege change, so
+        an id fixed or observed before the second factor is worthless after it. ``auth_time`` becomes
+        the time of this authentication (OIDC Core §2: when the authentication occurred), and ``amr``
+        gains the new method plus ``mfa`` (RFC 8176 §2: more than one factor).
+        """
+        amr = tuple(dict.fromkeys((*session.amr, method_amr, AMR_MULTI_FACTOR)))
+        elevated = self.start(session.account_id, acr, amr, level)
+        self.end(session.sid)
+        return elevated
 
     def end(self, sid: str) -> None:
         self.store.delete(_SESSIONS, sid)

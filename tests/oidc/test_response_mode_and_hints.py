@@ -83,7 +83,7 @@ def test_malformed_claims_parameter_is_invalid_request(harness: Harness) -> None
 
 
 def test_essential_acr_that_cannot_be_met_is_refused(harness: Harness) -> None:
-    claims = '{"id_token": {"acr": {"essential": true, "values": ["urn:eid:vn:level2"]}}}'
+    claims = '{"id_token": {"acr": {"essential": true, "values": ["urn:other:loa4"]}}}'
     response = harness.client.get("/authorize?" + urlencode(harness.authorize_params(claims=claims)),
                                   follow_redirects=False)
     assert "error=unmet_authentication_requirements" in response.headers["location"]
