@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 
+import pyotp
 from playwright.sync_api import Page
 
 from clients.examples.config import RelyingPartyConfig
+from identity_service.identity.second_factors import TOTP_DIGITS, TOTP_STEP_SECONDS
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Client
 from tests.factories import make_account, make_citizen, make_client
@@ -50,18 +53,53 @@ def register_example_client(provider: Provider, backchannel: bool = False) -> Re
     return RelyingPartyConfig(issuer=provider.base_url, client_id=client_id, client_secret=secret, base_url=base_url)
 
 
-def log_in_at_provider(page: Page, provider: Provider, person: Person, rp_base_url: str) -> None:
-    """On the provider's login page: CCCD + password, then consent if asked, until back at the RP."""
+def enrol_totp(provider: Provider, person: Person) -> pyotp.TOTP:
+    """An authenticator app for ``person``, enrolled through the provider's second-factor service.
+
+    The enrolment is confirmed with the previous step's code, so the current step stays unused for
+    the login that follows (each step is accepted once, RFC 6238 §5.2).
+    """
+    enrolment = provider.services.second_factors.begin_totp(person.account_id, person.cccd, "test phone")
+    app = pyotp.TOTP(enrolment.secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS)
+    provider.services.second_factors.confirm_totp(person.account_id, enrolment.factor_id,
+                                                  app.at(time.time() - TOTP_STEP_SECONDS))
+    return app
+
+
+def log_in_at_provider(page: Page, provider: Provider, person: Person, rp_base_url: str,
+                       authenticator: pyotp.TOTP | None = None) -> None:
+    """On the provider's login page: CCCD + password, then the later steps, until back at the RP."""
     page.wait_for_url(re.compile(re.escape(provider.base_url) + r"/login\?req="))
     page.fill("input[name=cccd]", person.cccd)
     page.fill("input[name=password]", person.password)
     page.locator("form[action='/login'] [type=submit]").click()
-    give_consent_if_asked(page, provider, rp_base_url)
+    finish_at_provider(page, provider, rp_base_url, authenticator)
 
 
-def give_consent_if_asked(page: Page, provider: Provider, rp_base_url: str) -> None:
-    page.wait_for_url(lambda url: url.startswith(rp_base_url) or url.startswith(f"{provider.base_url}/consent"))
-    if page.url.startswith(f"{provider.base_url}/consent"):
-        page.locator("button[name=decision][value=allow]").click()
-        page.wait_for_url(lambda url: url.startswith(rp_base_url))
+def finish_at_provider(page: Page, provider: Provider, rp_base_url: str,
+                       authenticator: pyotp.TOTP | None = None) -> list[str]:
+    """Answer the provider's pages after the password until the browser is back at the RP.
 
+    The second factor is the authenticator's current code; the level-required page (a level-1
+    account asked for level 2) is left with its return button; consent is given. Returns the
+    provider pages seen, in order.
+    """
+    seen: list[str] = []
+    for _ in range(5):
+        page.wait_for_url(lambda url: url.startswith(rp_base_url) or (any(
+            url.startswith(f"{provider.base_url}{path}") for path in _PROVIDER_STEPS) and url not in seen))
+        if page.url.startswith(rp_base_url):
+            return seen
+        seen.append(page.url)
+        if "/login/second-factor" in page.url:
+            assert authenticator is not None, "the provider asked for a second factor"
+            page.fill("#totp-code", authenticator.now())
+            page.click("#totp-submit")
+        elif "/login/level-required" in page.url:
+            page.click("#return-to-service")
+        else:
+            page.locator("button[name=decision][value=allow]").click()
+    raise AssertionError(f"never returned to the relying party; provider pages: {seen}")
+
+
+_PROVIDER_STEPS = ("/consent?", "/login/second-factor?", "/login/level-required?")

@@ -19,7 +19,14 @@ from playwright.sync_api import Page, Request
 from clients.examples.config import RelyingPartyConfig
 from clients.examples.portal.app import create_app
 from clients.examples.portal.backchannel import BACKCHANNEL_EVENT, LogoutRequest
-from tests.examples.actors import Person, log_in_at_provider, make_person, register_example_client
+from tests.examples.actors import (
+    Person,
+    enrol_totp,
+    finish_at_provider,
+    log_in_at_provider,
+    make_person,
+    register_example_client,
+)
 from tests.live_provider import Provider
 from tests.live_server import serve_in_thread
 
@@ -30,6 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("provider", ["embedde
 class PortalUnderTest:
     config: RelyingPartyConfig
     citizen: Person
+    level2_citizen: Person
     logouts: list[tuple[LogoutRequest, int]] = field(default_factory=list)
     logged_out: threading.Event = field(default_factory=threading.Event)
 
@@ -41,18 +49,30 @@ class PortalUnderTest:
 @pytest.fixture
 def portal(provider: Provider) -> Iterator[PortalUnderTest]:
     citizen = make_person(provider, "Vũ Quang Huy", date(1991, 7, 21), "male")
-    under_test = PortalUnderTest(register_example_client(provider, backchannel=True), citizen)
+    level2_citizen = make_person(provider, "Trịnh Thu Trang", date(1987, 12, 5), "female", level=2)
+    under_test = PortalUnderTest(register_example_client(provider, backchannel=True), citizen, level2_citizen)
     app = create_app(under_test.config, on_backchannel_logout=under_test.observe)
     with serve_in_thread(app, under_test.config.port):
         yield under_test
 
 
-def _log_in(page: Page, provider: Provider, portal: PortalUnderTest) -> None:
+def _log_in(page: Page, provider: Provider, portal: PortalUnderTest, person: Person | None = None) -> None:
     page.goto(f"{portal.config.base_url}/")
     assert page.is_visible("#login-needed")
     page.click("#login")
-    log_in_at_provider(page, provider, portal.citizen, portal.config.base_url)
+    log_in_at_provider(page, provider, person or portal.citizen, portal.config.base_url)
     page.wait_for_url(f"{portal.config.base_url}/")
+
+
+def _record_authorization_requests(page: Page, provider: Provider) -> list[str]:
+    requests: list[str] = []
+
+    def _record(request: Request) -> None:
+        if request.url.startswith(f"{provider.base_url}/authorize?"):
+            requests.append(request.url)
+
+    page.on("request", _record)
+    return requests
 
 
 def test_citizen_browses_services_at_level_1(page: Page, provider: Provider, portal: PortalUnderTest) -> None:
@@ -63,26 +83,42 @@ def test_citizen_browses_services_at_level_1(page: Page, provider: Provider, por
     assert page.is_visible("#step-up-note")
 
 
-def test_submitting_a_dossier_steps_up_to_level_2_and_a_level_1_account_is_refused(
+def test_submitting_a_dossier_steps_up_to_level_2_with_the_second_factor_only(
+        page: Page, provider: Provider, portal: PortalUnderTest) -> None:
+    authenticator = enrol_totp(provider, portal.level2_citizen)
+    _log_in(page, provider, portal, portal.level2_citizen)
+    assert page.text_content("#user") == "Trịnh Thu Trang (level 1)"  # no acr_values: a level-1 login
+    authorization_requests = _record_authorization_requests(page, provider)
+    page.goto(f"{portal.config.base_url}/services/birth-registration")
+    page.fill("#details", "Khai sinh cho con gái, sinh ngày 01/11/2026.")
+    page.click("#submit-dossier")
+    provider_pages = finish_at_provider(page, provider, portal.config.base_url, authenticator)
+    assert [urlsplit(url).path for url in provider_pages] == ["/login/second-factor"]  # no password again
+    query = parse_qs(urlsplit(authorization_requests[0]).query)
+    assert query["acr_values"] == ["urn:eid:vn:level2"] and "prompt" not in query
+    page.wait_for_url(f"{portal.config.base_url}/dossiers/**")
+    assert page.text_content("#dossier-level") == "2"
+    assert page.text_content("#dossier-citizen-id") == portal.level2_citizen.cccd
+    assert page.text_content("#dossier-details") == "Khai sinh cho con gái, sinh ngày 01/11/2026."
+    assert page.text_content("#user") == "Trịnh Thu Trang (level 2)"
+
+
+def test_a_level_1_account_asked_to_step_up_is_told_why_and_nothing_is_submitted(
         page: Page, provider: Provider, portal: PortalUnderTest) -> None:
     _log_in(page, provider, portal)
-    authorization_requests: list[str] = []
-
-    def _record(request: Request) -> None:
-        if request.url.startswith(f"{provider.base_url}/authorize?"):
-            authorization_requests.append(request.url)
-
-    page.on("request", _record)
+    authorization_requests = _record_authorization_requests(page, provider)
     page.goto(f"{portal.config.base_url}/services/residence-confirmation")
     page.fill("#details", "Xác nhận nơi cư trú để nộp hồ sơ vay vốn.")
     page.click("#submit-dossier")
-    page.wait_for_url(lambda url: url.startswith(f"{portal.config.base_url}/callback"))
+    provider_pages = finish_at_provider(page, provider, portal.config.base_url)
+    assert [urlsplit(url).path for url in provider_pages] == ["/login/level-required"]
     assert len(authorization_requests) == 1, "submitting must start exactly one new authorization request"
     query = parse_qs(urlsplit(authorization_requests[0]).query)
     assert query["acr_values"] == ["urn:eid:vn:level2"]
     assert "prompt" not in query and query["client_id"] == [portal.config.client_id]
+    assert parse_qs(urlsplit(page.url).query)["error"] == ["unmet_authentication_requirements"]
     assert page.text_content("#title") == "Level 2 identity required"
-    assert "not submitted" in page.inner_text("body")
+    assert "Your dossier was not submitted." in page.inner_text("body")
     page.goto(f"{portal.config.base_url}/")  # still logged in at level 1: browsing goes on
     assert page.text_content("#user") == "Vũ Quang Huy (level 1)"
 

@@ -154,8 +154,9 @@ def create_app(config: RelyingPartyConfig,
             session.data.pop("draft", None)
             return portal.page(request, session, "level_refused.html", 403, actual=exc.actual)
         except LoginError as exc:
-            session.data.pop("draft", None)
             title, message = explain_login_error(exc.error, exc.description)
+            if session.data.pop("draft", None) is not None:
+                message += " Your dossier was not submitted."
             return portal.page(request, session, "message.html", 403, title=title, message=message)
         except IdentityError as exc:
             return portal.page(request, session, "message.html", 502, title="Login could not be checked",
