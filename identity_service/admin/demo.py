@@ -36,13 +36,17 @@ class DemoClient:
     redirect_uri: str
     scopes: str
     min_level: int
+    post_logout_redirect_uri: str
+    backchannel_logout_uri: str | None = None
 
 
+# The example relying parties in clients/examples/ listen on these addresses (see its README).
 DEMO_CLIENTS = (
     DemoClient("demo-hospital", "Bệnh viện Demo (Demo Hospital)", "http://localhost:8001/callback",
-               "openid profile citizen_id phone", 1),
+               "openid profile citizen_id phone", 1, "http://localhost:8001/"),
     DemoClient("demo-portal", "Cổng dịch vụ công Demo (Demo Public Service Portal)",
-               "http://localhost:8002/callback", "openid profile citizen_id phone email address", 1),
+               "http://localhost:8002/callback", "openid profile citizen_id phone email address", 1,
+               "http://localhost:8002/logged-out", "http://localhost:8002/backchannel-logout"),
 )
 
 
@@ -83,11 +87,18 @@ def seed_demo(engine: Engine, settings: Settings, hasher: PasswordHasher) -> dic
     clients: dict[str, object] = dict(saved.get("clients", {}))  # type: ignore[call-overload]
     with session_scope(engine) as session:
         for demo in DEMO_CLIENTS:
-            if session.get(Client, demo.client_id) is not None and demo.client_id in clients:
+            row = session.get(Client, demo.client_id)
+            # Keep the registration in step with DEMO_CLIENTS on every start (an older data directory
+            # lacks the logout URIs), but mint a secret only for a new client or a lost credentials file.
+            row_existed = row is not None and demo.client_id in clients
+            row = row or Client(
+                client_id=demo.client_id, name=demo.name, sector_identifier=urlsplit(demo.redirect_uri).netloc)
+            row.post_logout_redirect_uris = [demo.post_logout_redirect_uri]
+            row.backchannel_logout_uri = demo.backchannel_logout_uri
+            if row_existed:
+                session.add(row)
                 continue
             secret = new_client_secret()
-            row = session.get(Client, demo.client_id) or Client(
-                client_id=demo.client_id, name=demo.name, sector_identifier=urlsplit(demo.redirect_uri).netloc)
             row.client_secret_hash = hash_client_secret(secret)
             row.redirect_uris = [demo.redirect_uri]
             row.allowed_scopes = demo.scopes

@@ -46,6 +46,8 @@ class LoginState:
 
 @dataclass(frozen=True)
 class Tokens:
+    """A token response: ``identity`` is the verified ID token (``None`` when none was returned)."""
+
     identity: Identity | None
     id_token: str | None
     access_token: str
@@ -59,6 +61,13 @@ def _challenge(verifier: str) -> str:
 
 
 class LoginHelper:
+    """The authorization-code flow for one confidential client (one instance per process, thread-safe).
+
+    Give exactly one of ``client_secret`` (``client_secret_basic``) and ``private_key`` (+
+    ``private_key_id``, for ``private_key_jwt``). ``verifier`` defaults to a ``TokenVerifier`` for
+    this client; its level and nonce checks apply to the ID tokens ``handle_callback`` returns.
+    """
+
     def __init__(self, issuer: str, client_id: str, redirect_uri: str, *, client_secret: str | None = None,
                  private_key: Any = None, private_key_id: str | None = None, scope: str = "openid",
                  verifier: TokenVerifier | None = None, http: httpx.Client | None = None,
@@ -79,6 +88,7 @@ class LoginHelper:
 
     @property
     def issuer(self) -> str:
+        """The provider's issuer URL (``iss``), without a trailing slash."""
         return self.verifier.issuer
 
     def _endpoint(self, name: str) -> str:
@@ -155,6 +165,10 @@ class LoginHelper:
                       scope=body.get("scope"))
 
     def logout_url(self, id_token: str, post_logout_redirect_uri: str | None = None, state: str | None = None) -> str:
+        """RP-initiated logout: the ``end_session_endpoint`` URL with ``id_token_hint`` (and where to return).
+
+        ``post_logout_redirect_uri`` must be registered for this client, exactly.
+        """
         params = {"id_token_hint": id_token, "client_id": self.client_id}
         if post_logout_redirect_uri:
             params["post_logout_redirect_uri"] = post_logout_redirect_uri

@@ -80,6 +80,7 @@ class TokenVerifier(_Core):
         self._lock = threading.Lock()
 
     def discover(self) -> dict[str, Any]:
+        """The provider's discovery document (fetched once, then kept); raises ``ProviderUnavailable``."""
         if self.metadata is None:
             try:
                 response = self._http.get(f"{self.issuer}/.well-known/openid-configuration")
@@ -138,6 +139,7 @@ class AsyncTokenVerifier(_Core):
         self._lock = asyncio.Lock()
 
     async def discover(self) -> dict[str, Any]:
+        """The provider's discovery document (fetched once, then kept); raises ``ProviderUnavailable``."""
         if self.metadata is None:
             try:
                 response = await self._http.get(f"{self.issuer}/.well-known/openid-configuration")
@@ -185,4 +187,5 @@ class AsyncTokenVerifier(_Core):
         return self._finish(kind, token, header, await self._key(header), level, nonce)
 
     async def aclose(self) -> None:
+        """Close the HTTP client (the one given to the constructor too)."""
         await self._http.aclose()
