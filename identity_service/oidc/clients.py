@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from identity_service.security.client_secrets import verify_client_secret
+from identity_service.storage.database import single_statement
 from identity_service.storage.models import Client
 
 
@@ -75,7 +76,7 @@ class ClientCache:
 
     def __init__(self, engine: Engine, ttl: float, max_entries: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._engine = engine
+        self._engine = single_statement(engine)
         self._clock = clock
         self._ttl = ttl
         self._max_entries = max_entries

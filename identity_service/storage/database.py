@@ -48,3 +48,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def single_statement(engine: Engine) -> Engine:
+    """The same pool in autocommit mode, for hot paths whose unit of work is one statement (a lookup,
+    a conditional UPDATE, an INSERT): one round trip each. In a transaction the driver would add a
+    BEGIN and a COMMIT/ROLLBACK round trip to every statement. A single statement is atomic on its
+    own, so this changes no guarantee; anything that writes two statements uses :func:`session_scope`.
+    Make it once (in a constructor): each call makes a new engine proxy.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
