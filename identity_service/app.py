@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import JSONResponse, Response
 
 from identity_service.admin import api as admin_api
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_local_http)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(OperationalError, _unavailable)
+    app.add_exception_handler(PoolTimeout, _unavailable)  # every pooled connection busy for pool_timeout
     app.add_exception_handler(RequestValidationError, _validation_problem)
     for module in (discovery, jwks, token, par, userinfo, health, authorize, second_factor, enroll, enrollment_api,
                    account, account_security, account_sessions, account_services, account_password, logout, admin_api,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
     acr_level2: str = "urn:eid:vn:level2"
     authorization_code_ttl: int = 60
     access_token_ttl: int = 600
+    # ES256 signs ~9x faster than RS256 (2048-bit) and the provider signs every token centrally;
+    # relying parties verify it ~2x slower, spread over all of them and cached by the SDK
+    # (docs/operations.md, "Signing algorithm of access tokens"). ID tokens keep each client's
+    # registered id_token_signed_response_alg (RS256 by default, OIDC Core §15.1).
+    access_token_alg: Literal["ES256", "RS256"] = "ES256"
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_token_reuse_grace: int = 10
@@ -53,7 +59,8 @@ class Settings(BaseSettings):
     otp_max_attempts: int = 5
     enrollment_ttl: int = 900
     login_request_ttl: int = 900
-    db_pool_size: int = 10
+    db_pool_size: int = 20
+    client_cache_ttl: float = Field(default=10.0, ge=0)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     argon2_memory_kib: int = 19456

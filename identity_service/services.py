@@ -24,7 +24,7 @@ from identity_service.oidc.logout import BackchannelLogout
 from identity_service.oidc.refresh_tokens import RefreshTokenStore
 from identity_service.oidc.server import IdentityAuthorizationServer
 from identity_service.oidc.tokens import TokenIssuer
-from identity_service.security.keys import KeyRing, ensure_development_key
+from identity_service.security.keys import KeyRing, ensure_development_key, generate_key, require_signing_key
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
 from identity_service.security.secret_box import SecretBox
@@ -78,6 +78,10 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     if settings.environment != "production":
         ensure_development_key(settings.keys_dir)
     keys = KeyRing(settings.keys_dir)
+    if settings.environment != "production" and settings.access_token_alg not in keys.algorithms:
+        generate_key(settings.keys_dir, settings.access_token_alg)  # a development key set from before ES256
+        keys.reload(force=True)
+    require_signing_key(keys.current(), settings.access_token_alg)
     salt = settings.pairwise_salt or _local_secret(settings.data_dir / "pairwise_salt")
     csrf_secret = (settings.csrf_secret or _local_secret(settings.data_dir / "csrf_secret")).encode()
     hasher = PasswordHasher(

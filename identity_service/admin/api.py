@@ -122,6 +122,7 @@ async def patch(client_id: str, request: Request) -> Response:
         return problem(404, "Not Found", f"No client {client_id}.")
     except (ValidationError, ValueError) as exc:
         return _validation_problem(exc)
+    request.app.state.services.oauth.clients.invalidate(client_id)
     return JSONResponse(describe(row))
 
 
@@ -133,6 +134,7 @@ async def new_secret(client_id: str, request: Request) -> Response:
         secret = await run_in_threadpool(rotate_client_secret, request.app.state.services.engine, client_id)
     except ClientNotFound:
         return problem(404, "Not Found", f"No client {client_id}.")
+    request.app.state.services.oauth.clients.invalidate(client_id)
     return JSONResponse({"client_id": client_id, "client_secret": secret}, headers={"Cache-Control": "no-store"})
 
 
@@ -144,4 +146,5 @@ async def remove(client_id: str, request: Request) -> Response:
         await run_in_threadpool(remove_client, request.app.state.services.engine, client_id)
     except ClientNotFound:
         return problem(404, "Not Found", f"No client {client_id}.")
+    request.app.state.services.oauth.clients.invalidate(client_id)
     return Response(status_code=204)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -12,8 +14,14 @@ from identity_service.identity.cccd import InvalidCccd, parse_cccd
 from identity_service.oidc.tokens import TokenSubject
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
-from identity_service.storage.database import session_scope
+from identity_service.storage.database import session_scope, single_statement
 from identity_service.storage.models import Account, Citizen
+
+_ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
+_CITIZENS: Table = Citizen.__table__  # type: ignore[attr-defined]
+# Built once: on hot paths, constructing the expression costs more CPU than running it.
+_SUBJECT = core_select(_ACCOUNTS, _CITIZENS).join_from(_ACCOUNTS, _CITIZENS, _ACCOUNTS.c.cccd == _CITIZENS.c.cccd) \
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
 class AuthenticationFailed(Exception):
@@ -35,6 +43,9 @@ class AccountService:
     hasher: PasswordHasher
     limiter: RateLimiter | None = None
 
+    def __post_init__(self) -> None:
+        self._lookups = single_statement(self.engine)  # one round trip per read (storage/database.py)
+
     def authenticate(self, cccd: str, password: str) -> Account:
         """Check a CCCD number and password. Blocking (argon2id): call it from the threadpool.
 
@@ -49,7 +60,7 @@ class AccountService:
             self.hasher.verify_dummy(password)
             self._failed(key, None)
             raise AuthenticationFailed() from None
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self._lookups, expire_on_commit=False) as session:
             account = session.exec(select(Account).where(Account.cccd == cccd)).first()
         if account is None:
             self.hasher.verify_dummy(password)
@@ -79,11 +90,13 @@ class AccountService:
                     record_event(session, "account.locked", account_id=account.id, reason="too_many_failed_logins")
 
     def load_subject(self, account_id: str) -> TokenSubject | None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            row = session.exec(
-                select(Account, Citizen).where(Account.id == account_id, Citizen.cccd == Account.cccd)
-            ).first()
+        """The account and its registry entry: one prepared statement, one round trip (every token,
+        userinfo and introspection request reads it, so that locking takes effect at once)."""
+        with self._lookups.connect() as connection:
+            row = connection.execute(_SUBJECT, {"account_id": account_id}).first()
         if row is None:
             return None
-        account, citizen = row
+        width = len(_ACCOUNTS.columns)
+        account = Account(**dict(zip(_ACCOUNTS.columns.keys(), row[:width], strict=True)))
+        citizen = Citizen(**dict(zip(_CITIZENS.columns.keys(), row[width:], strict=True)))
         return TokenSubject(account=account, citizen=citizen)

@@ -1,12 +1,24 @@
-"""Registered clients as authlib sees them (``ClientMixin``), backed by the ``clients`` table."""
+"""Registered clients as authlib sees them (``ClientMixin``), backed by the ``clients`` table.
+
+Every token, introspection and revocation request authenticates a client, so registrations are
+cached in the process for a few seconds (:class:`ClientCache`): the token endpoint then needs no SQL
+at all for ``client_credentials``. Changes made through this process's admin API invalidate the
+entry at once; changes made elsewhere (another worker, the CLI) are seen within the TTL
+(``IDENTITY_CLIENT_CACHE_TTL``, 10 s by default, 0 turns the cache off).
+"""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from identity_service.security.client_secrets import verify_client_secret
+from identity_service.storage.database import single_statement
 from identity_service.storage.models import Client
 
 
@@ -56,3 +68,37 @@ def find_client(engine: Engine, client_id: str) -> OAuthClient | None:
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Client, client_id)
     return OAuthClient(row) if row else None
+
+
+class ClientCache:
+    """Client registrations by id, each kept ``ttl`` seconds; unknown ids are never cached (a client
+    registered a moment ago works at once, and random ids cannot fill the cache)."""
+
+    def __init__(self, engine: Engine, ttl: float, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._engine = single_statement(engine)
+        self._clock = clock
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, OAuthClient]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        entry = self._entries.get(client_id)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        client = find_client(self._engine, client_id)
+        if client is not None and self._ttl > 0:
+            with self._lock:
+                if len(self._entries) >= self._max_entries:
+                    self._entries.pop(next(iter(self._entries)))  # the oldest insertion
+                self._entries[client_id] = (self._clock() + self._ttl, client)
+        return client
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        """Forget one client (or all): the next request reads the table again."""
+        with self._lock:
+            if client_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)

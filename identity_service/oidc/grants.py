@@ -158,15 +158,15 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        row = self.server.refresh_tokens.find(presented)
-        if row is None or row.client_id != client.get_client_id():
+        found = self.server.refresh_tokens.find_for_rotation(presented)
+        if found is None or found.row.client_id != client.get_client_id():
             raise InvalidGrantError("The refresh token is invalid.")
         requested = set((self.request.payload.scope or "").split())
-        if not requested <= set(row.scope.split()):
+        if not requested <= set(found.row.scope.split()):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
         try:
             # Checked before the claim so a bad request does not consume the token.
-            self.request.refresh_token = self.server.refresh_tokens.claim(row)
+            self.request.refresh_token = self.server.refresh_tokens.claim(found)
         except RefreshTokenRejected as exc:
             raise InvalidGrantError(str(exc)) from exc
 

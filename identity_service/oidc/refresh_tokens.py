@@ -5,6 +5,11 @@ RFC 9700 §4.14.2: a refresh token presented after it was rotated means it leake
 token arrive twice concurrently (two browser tabs) without logging the citizen out: within it the
 second request gets a sibling token of the same family. The claim is one conditional UPDATE, so
 two concurrent rotations cannot both win, on SQLite or PostgreSQL, in one process or many.
+
+A rotation is on the token endpoint's hot path: it costs three single-statement round trips (look
+up the token with its family's state, claim it, insert the successor), in autocommit mode
+(:func:`~identity_service.storage.database.single_statement`), with Core statements (no ORM unit of
+work). Only the rare paths (reuse, revocation) use ORM sessions and multi-statement transactions.
 """
 
 from __future__ import annotations
@@ -14,15 +19,29 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, exists, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from identity_service.identity.audit import record_event
 from identity_service.oidc.tokens import REVOKED_FAMILIES, AuthContext
-from identity_service.storage.database import session_scope
+from identity_service.storage.database import session_scope, single_statement
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import RefreshToken, new_id, utcnow
+
+# Hot-path statements, built once: constructing SQL expressions costs more CPU than running them.
+_TOKENS: Table = RefreshToken.__table__  # type: ignore[attr-defined]
+_MEMBER = _TOKENS.alias("member")
+_FIND = core_select(_TOKENS, exists().where(_MEMBER.c.family_id == _TOKENS.c.family_id,
+                                            _MEMBER.c.revoked_at.is_not(None)).label("family_revoked")
+                    ).where(_TOKENS.c.token_hash == bindparam("token_hash"))
+_CLAIM = update(_TOKENS).where(
+    _TOKENS.c.id == bindparam("row_id"), _TOKENS.c.used_at.is_(None), _TOKENS.c.revoked_at.is_(None),
+    # A revocation that landed since the lookup still wins (RFC 9700 §4.14.2).
+    ~exists().where(_MEMBER.c.family_id == bindparam("family"), _MEMBER.c.revoked_at.is_not(None)),
+).values(used_at=bindparam("claimed_at"))
+_INSERT = insert(_TOKENS)
 
 
 class RefreshTokenRejected(Exception):
@@ -49,6 +68,14 @@ class ClaimedRefreshToken:
         return self.row.scope
 
 
+@dataclass(frozen=True)
+class FoundRefreshToken:
+    """A looked-up token and whether its family had a revoked member at that moment."""
+
+    row: RefreshToken
+    family_revoked: bool
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -60,48 +87,56 @@ class RefreshTokenStore:
         self.ttl = ttl
         self.grace = grace
         self.access_token_ttl = access_token_ttl
+        self._statements = single_statement(engine)
 
     def issue(self, client_id: str, ctx: AuthContext, scope: str, family_id: str | None = None) -> tuple[str, str]:
         """A new token (plaintext returned once) and its family id."""
         token = secrets.token_urlsafe(32)
         family = family_id or new_id()
-        row = RefreshToken(token_hash=hash_refresh_token(token), family_id=family, client_id=client_id,
-                           account_id=ctx.account_id, scope=scope, acr=ctx.acr, amr=list(ctx.amr),
-                           auth_time=ctx.auth_time, sid=ctx.sid, expires_at=utcnow() + timedelta(seconds=self.ttl))
-        with session_scope(self.engine) as session:
-            session.add(row)
+        now = utcnow()
+        values = {"id": new_id(), "token_hash": hash_refresh_token(token), "family_id": family,
+                  "client_id": client_id, "account_id": ctx.account_id, "scope": scope, "acr": ctx.acr,
+                  "amr": list(ctx.amr), "auth_time": ctx.auth_time, "sid": ctx.sid, "issued_at": now,
+                  "expires_at": now + timedelta(seconds=self.ttl), "used_at": None, "revoked_at": None}
+        with self._statements.connect() as connection:
+            connection.execute(_INSERT, values)
         return token, family
 
     def find(self, token: str) -> RefreshToken | None:
+        found = self.find_for_rotation(token)
+        return found.row if found else None
+
+    def find_for_rotation(self, token: str) -> FoundRefreshToken | None:
+        """The token's row and whether any member of its family is revoked: one round trip for both,
+        since every rotation needs both."""
         if not token or len(token) > 200:
             return None
-        with Session(self.engine, expire_on_commit=False) as session:
-            query = select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
-            return session.exec(query).first()
+        with self._statements.connect() as connection:
+            found = connection.execute(_FIND, {"token_hash": hash_refresh_token(token)}).mappings().first()
+        if found is None:
+            return None
+        values = dict(found)
+        family_revoked = bool(values.pop("family_revoked"))
+        return FoundRefreshToken(RefreshToken(**values), family_revoked)
 
     def is_active(self, row: RefreshToken) -> bool:
         return row.revoked_at is None and row.used_at is None and _aware(row.expires_at) > utcnow() \
             and not self.family_revoked(row.family_id) and not self._family_has_revoked(row.family_id)
 
-    def claim(self, row: RefreshToken) -> ClaimedRefreshToken:
-        """Consume ``row`` for one rotation, or raise; reuse outside the grace window revokes the family."""
-        now = utcnow()
+    def claim(self, found: FoundRefreshToken) -> ClaimedRefreshToken:
+        """Consume the token for one rotation, or raise; reuse outside the grace window revokes the family."""
+        now, row = utcnow(), found.row
         if row.revoked_at is not None or _aware(row.expires_at) <= now:
             raise RefreshTokenRejected("the refresh token is revoked or expired")
-        if self._family_has_revoked(row.family_id):
+        if found.family_revoked:
             # A family with any revoked member is dead, including a token rotated in while it was revoked.
             raise RefreshTokenRejected("the refresh token's family is revoked")
-        with session_scope(self.engine) as session:
-            claimed = session.execute(
-                update(RefreshToken)
-                .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None),
-                       col(RefreshToken.revoked_at).is_(None))
-                .values(used_at=now)
-            )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        with self._statements.connect() as connection:
+            claimed = connection.execute(_CLAIM, {"row_id": row.id, "family": row.family_id, "claimed_at": now})
+        if claimed.rowcount == 1:
             return ClaimedRefreshToken(row)
         current = self.find_by_id(row.id)
-        if current is None or current.revoked_at is not None:
+        if current is None or current.revoked_at is not None or self._family_has_revoked(current.family_id):
             raise RefreshTokenRejected("the refresh token is revoked")
         if current.used_at is not None and self.grace > 0 \
                 and utcnow() - _aware(current.used_at) <= timedelta(seconds=self.grace):

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from identity_service.oidc.claims import SUPPORTED_SCOPES
 from identity_service.oidc.client_auth import PrivateKeyJwt
-from identity_service.oidc.clients import OAuthClient, find_client
+from identity_service.oidc.clients import ClientCache, OAuthClient
 from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
 from identity_service.oidc.token_introspection import Introspection, Revocation
 
@@ -115,6 +115,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = issuer
         self.accounts = accounts
         self.refresh_tokens = refresh_tokens
+        self.clients = ClientCache(engine, settings.client_cache_ttl)
         self.register_grant(CodeGrant, [PkceS256(required=True), OpenIDCodeExtension(self)])
         self.register_grant(RefreshGrant)
         self.register_grant(ClientCredentials)
@@ -123,7 +124,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(Revocation)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        return find_client(self.engine, client_id)
+        return self.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are recorded when they are issued (:class:`TokenIssuer`)."""

@@ -46,13 +46,20 @@ async def token(request: Request) -> Response:
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
+    # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
+    bucket = f"{_claimed_client_id(request, http_request)}|{client_ip(request)}"
+    # One hop to the threadpool for the rate limit (a Redis round trip) and authlib (storage I/O):
+    # nothing blocking runs on the event loop.
+    return await run_in_threadpool(_limited_token_response, services, bucket, http_request)
+
+
+def _limited_token_response(services: Services, bucket: str, http_request: HttpRequest) -> Response:
     try:
-        # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
-        services.limiter.hit(TOKEN_PER_CLIENT, f"{_claimed_client_id(request, http_request)}|{client_ip(request)}")
+        services.limiter.hit(TOKEN_PER_CLIENT, bucket)
     except RateLimited as exc:
         return JSONResponse({"error": "slow_down", "error_description": "Too many token requests."},
                             status_code=429, headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"})
-    return await run_in_threadpool(_guarded, services.oauth.create_token_response, http_request)
+    return _guarded(services.oauth.create_token_response, http_request)
 
 
 def _claimed_client_id(request: Request, http_request: HttpRequest) -> str:

@@ -86,7 +86,7 @@ class TokenIssuer:
             "amr": list(ctx.amr),
             "sid": ctx.sid,
         }
-        token = self._sign(claims, "RS256", "at+jwt")
+        token = self._sign(claims, self._settings.access_token_alg, "at+jwt")
         self._store.put(
             ACCESS_TOKENS,
             jti,
@@ -103,7 +103,7 @@ class TokenIssuer:
         claims = {"iss": self._settings.issuer, "sub": client.client_id, "aud": client.client_id,
                   "client_id": client.client_id, "scope": scope, "iat": now,
                   "exp": now + self._settings.access_token_ttl, "jti": jti}
-        token = self._sign(claims, "RS256", "at+jwt")
+        token = self._sign(claims, self._settings.access_token_alg, "at+jwt")
         self._store.put(ACCESS_TOKENS, jti, {"account_id": None, "client_id": client.client_id, "scope": scope,
                                              "sid": None, "family": None, "exp": claims["exp"]},
                         self._settings.access_token_ttl)

@@ -160,6 +160,15 @@ def ensure_development_key(keys_dir: Path) -> KeySet:
     return load_keys(keys_dir)
 
 
+def require_signing_key(keys: KeySet, alg: str) -> None:
+    """Refuse to start when no key can sign ``alg`` now (it would fail every token request instead)."""
+    try:
+        keys.signing_key(alg)
+    except LookupError:
+        raise UnusableKey(f"no {alg} signing key for access tokens; run `identity-service keys generate --alg "
+                          f"{alg}` or set IDENTITY_ACCESS_TOKEN_ALG") from None
+
+
 def rotate(keys_dir: Path, alg: str, publish_ahead: int, keep_after: int, now: float | None = None) -> SigningKey:
     """Add the next ``alg`` key, signing from ``now + publish_ahead`` (after caches saw it in JWKS);
     the keys it replaces stay published ``keep_after`` seconds more (their tokens' lifetime)."""

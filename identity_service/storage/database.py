@@ -28,7 +28,14 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout, several per request. A connection that
+    # died (PostgreSQL restarted, failover) fails its statement instead; SQLAlchemy recognises the
+    # disconnect and invalidates the whole pool, so one request per process answers 503 (app.py)
+    # and the next ones reconnect. pool_recycle retires connections before middleboxes drop idle
+    # ones. No overflow: connections opened and closed under bursts cost more than waiting for a
+    # pooled one (pool_timeout), and the pool bounds what each process asks of PostgreSQL.
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800,
+                         pool_use_lifo=True)
 
 
 @contextmanager
@@ -41,3 +48,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def single_statement(engine: Engine) -> Engine:
+    """The same pool in autocommit mode, for hot paths whose unit of work is one statement (a lookup,
+    a conditional UPDATE, an INSERT): one round trip each. In a transaction the driver would add a
+    BEGIN and a COMMIT/ROLLBACK round trip to every statement. A single statement is atomic on its
+    own, so this changes no guarantee; anything that writes two statements uses :func:`session_scope`.
+    Make it once (in a constructor): each call makes a new engine proxy.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

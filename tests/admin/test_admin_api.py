@@ -92,6 +92,8 @@ def test_update_secret_rotation_and_removal(harness: Harness, admin: dict[str, s
     bad = harness.client.patch(f"/admin/clients/{client_id}", json={"redirect_uris": ["http://evil.example/cb"]},
                                headers=admin)
     assert bad.status_code == 400
+    # Used once before the rotation, so the registration sits in the client cache: the rotation must evict it.
+    assert harness.client.post("/introspect", data={"token": "x"}, auth=(client_id, old_secret)).status_code == 200
     new_secret = harness.client.post(f"/admin/clients/{client_id}/secret", headers=admin).json()["client_secret"]
     assert harness.client.post("/introspect", data={"token": "x"}, auth=(client_id, old_secret)).status_code == 401
     assert harness.client.post("/introspect", data={"token": "x"}, auth=(client_id, new_secret)).status_code == 200

@@ -47,6 +47,7 @@ def test_client_registered_for_es256_gets_es256_id_tokens(harness: Harness) -> N
         client.id_token_signed_response_alg = "ES256"
         session.add(client)
         session.commit()
+    harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
     tokens = _tokens(harness)
     assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "ES256"
     jwks = harness.client.get("/jwks.json").json()

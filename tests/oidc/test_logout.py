@@ -53,6 +53,7 @@ def rp(harness: Harness) -> Iterator[ReceivingRp]:
             client.post_logout_redirect_uris = [POST_LOGOUT]
             session.add(client)
             session.commit()
+        harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
         harness.services.backchannel.first_delay = 0.05
         yield receiver
 

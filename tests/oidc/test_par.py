@@ -75,6 +75,7 @@ def test_client_that_requires_par_cannot_use_a_plain_request(harness: Harness) -
         client.require_par = True
         session.add(client)
         session.commit()
+    harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
     plain = harness.client.get("/authorize?" + urlencode(harness.authorize_params()), follow_redirects=False)
     assert parse_qs(urlsplit(plain.headers["location"]).query)["error"] == ["invalid_request"]
     request_uri = _push(harness).json()["request_uri"]
