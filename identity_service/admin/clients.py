@@ -7,7 +7,6 @@ no wildcard, no credentials in the URI.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from identity_service.identity.audit import record_event
 from identity_service.oidc.claims import SUPPORTED_SCOPES
+from identity_service.oidc.clients import CLIENT_ID_PATTERN
 from identity_service.security.client_secrets import hash_client_secret, new_client_secret
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Client, Consent, RefreshToken
@@ -29,7 +29,6 @@ ADMIN_SCOPE = "admin"
 REGISTRAR_SCOPE = "registrar"  # police registration desks (admin/registrar.py)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _DEFAULT_GRANTS: list[GrantType] = ["authorization_code", "refresh_token"]
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{3,100}$")
 
 
 class ClientNotFound(LookupError):
@@ -82,7 +81,7 @@ class ClientSpec(BaseModel):
     @field_validator("client_id")
     @classmethod
     def _client_id(cls, value: str | None) -> str | None:
-        if value is not None and not _CLIENT_ID.match(value):
+        if value is not None and not CLIENT_ID_PATTERN.fullmatch(value):
             raise ValueError("client_id: 3-100 characters of A-Z a-z 0-9 . _ -")
         return value
 

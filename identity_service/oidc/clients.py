@@ -9,6 +9,7 @@ entry at once; changes made elsewhere (another worker, the CLI) are seen within 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -62,8 +63,13 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
         return grant_type in self.row.grant_types
 
 
+# The registration rule (admin/clients.py) is also the lookup rule: an id that could never have been
+# registered is unknown without a query (and a NUL byte, which PostgreSQL refuses, never reaches it).
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{3,100}$")
+
+
 def find_client(engine: Engine, client_id: str) -> OAuthClient | None:
-    if not client_id or len(client_id) > 100:
+    if not CLIENT_ID_PATTERN.fullmatch(client_id):
         return None
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Client, client_id)
