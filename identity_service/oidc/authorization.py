@@ -79,6 +79,10 @@ class Pending:
     response_mode: str = "query"
     min_level: int = 1
     preferred_level: int = 1
+    # The browser session the authorization flow cleared for the consent step (login freshness,
+    # id_token_hint, level): the consent form answers only that session, so it cannot be reached
+    # around those checks (e.g. straight to /consent after prompt=login sent the browser to /login).
+    consent_sid: str | None = None
 
     @property
     def level_requirement(self) -> LevelRequirement:
@@ -280,6 +284,7 @@ class AuthorizationFlow:
             "response_mode": pending.response_mode,
             "min_level": pending.min_level,
             "preferred_level": pending.preferred_level,
+            "consent_sid": pending.consent_sid,
         }
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
@@ -305,11 +310,16 @@ class AuthorizationFlow:
             response_mode=data["response_mode"],
             min_level=int(data.get("min_level", 1)),
             preferred_level=int(data.get("preferred_level", 1)),
+            consent_sid=data.get("consent_sid"),
         )
 
     def mark_logged_in(self, pending: Pending) -> None:
         """After a login on this request, ``prompt=login``/``max_age`` are satisfied."""
         self.park(replace(pending, fresh_login=True))
+
+    def clear_for_consent(self, pending: Pending, sid: str) -> None:
+        """Every check before consent passed for browser session ``sid``."""
+        self.park(replace(pending, consent_sid=sid))
 
     def finish(self, pending_id: str) -> None:
         self.server.store.delete(_PENDING, pending_id)

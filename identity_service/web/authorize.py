@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Form, Request
@@ -89,7 +90,7 @@ async def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        await run_in_threadpool(flow.clear_for_consent, pending, session.sid)
         return see_other(f"/consent?req={pending.id}")
     location = await run_in_threadpool(flow.issue_code, pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
@@ -108,8 +109,14 @@ async def _level_step(request: Request, pending: Pending, session: BrowserSessio
                            interactive="none" not in pending.prompts)
 
 
-def reaches_minimum(request: Request, pending: Pending, session: BrowserSession) -> bool:
-    return (services_of(request).acr.level_of(session.acr) or 0) >= pending.min_level
+def cleared_for_consent(request: Request, pending: Pending, session: BrowserSession) -> bool:
+    """Whether the authorization flow sent *this* session to consent, and it still reaches the level.
+
+    Only :func:`_next_step` decides login freshness (``prompt=login``, ``max_age``, ``id_token_hint``)
+    and levels; a consent form reached any other way goes back through it.
+    """
+    cleared = pending.consent_sid is not None and secrets.compare_digest(pending.consent_sid, session.sid)
+    return cleared and (services_of(request).acr.level_of(session.acr) or 0) >= pending.min_level
 
 
 def _context(session: BrowserSession) -> AuthContext:
@@ -235,7 +242,7 @@ async def consent_page(request: Request, req: str = "") -> Response:
         return error_page(request, "error.request_expired", 400)
     if session is None:
         return see_other(f"/login?req={pending.id}")
-    if not reaches_minimum(request, pending, session):
+    if not cleared_for_consent(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
     subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
     display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
@@ -259,8 +266,8 @@ async def consent_submit(
     session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
-    if not reaches_minimum(request, pending, session):
-        # Only the authorization flow decides levels: a consent form cannot skip the second factor.
+    if not cleared_for_consent(request, pending, session):
+        # Only the authorization flow decides login freshness and levels: a consent form cannot skip them.
         return see_other(f"/authorize/resume?req={pending.id}")
     if decision != "allow":
         await run_in_threadpool(flow.finish, pending.id)

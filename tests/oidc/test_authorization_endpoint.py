@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from tests.harness import REDIRECT_URI, Harness
+from tests.html_forms import form_posting_to
 
 
 def _authorize(harness: Harness, **overrides: str) -> object:
@@ -161,3 +162,29 @@ def test_max_age_shorter_than_the_session_age_forces_a_new_login(harness: Harnes
 def test_negative_max_age_is_invalid_request(harness: Harness) -> None:
     query = _error_redirect(_authorize(harness, max_age="-1"))
     assert query["error"] == ["invalid_request"]
+
+
+@pytest.mark.parametrize("params", [{"prompt": "login consent"}, {"max_age": "60", "prompt": "consent"}])
+def test_the_consent_form_cannot_be_reached_around_a_forced_login(harness: Harness, params: dict[str, str]) -> None:
+    """Someone at a shared computer with the citizen's old session open must not skip the login."""
+    harness.obtain_code()
+    sessions = harness.services.sessions
+    sid = harness.client.cookies.get(sessions.cookies.session)
+    record = sessions.store.get("session", sid)
+    assert record is not None
+    record["auth_time"] = int(time.time()) - 3600  # the citizen logged in an hour ago
+    sessions.store.put("session", sid, record, 600)
+    login = _authorize(harness, **params).headers["location"]
+    assert login.startswith("/login?req=")
+    req = parse_qs(urlsplit(login).query)["req"][0]
+    page = harness.client.get(login)
+    csrf = form_posting_to(page.text, "/login").fields["csrf_token"]
+    shown = harness.client.get(f"/consent?req={req}", follow_redirects=False)
+    posted = harness.client.post("/consent", data={"csrf_token": csrf, "req": req, "decision": "allow"},
+                                 follow_redirects=False)
+    for response in (shown, posted):
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/authorize/resume?req={req}"
+    # ...and going back through the flow still asks for the login.
+    resumed = harness.client.get(f"/authorize/resume?req={req}", follow_redirects=False)
+    assert resumed.headers["location"].startswith("/login?req=")
