@@ -73,12 +73,12 @@ class SessionManager:
         return BrowserSession(sid=sid, **data)
 
     def start(self, account_id: str, acr: str, amr: tuple[str, ...], level: int,
-              device: tuple[str, str] = ("", "")) -> BrowserSession:
+              device: tuple[str, str] = ("", ""), auth_time: int | None = None) -> BrowserSession:
         """A fresh session id on every login (no session fixation), listed under the account."""
         session = BrowserSession(
             sid=secrets.token_urlsafe(32),
             account_id=account_id,
-            auth_time=int(time.time()),
+            auth_time=int(time.time()) if auth_time is None else auth_time,
             acr=acr,
             amr=amr,
             level=level,
@@ -98,12 +98,14 @@ class SessionManager:
         """Step-up: the same citizen, a stronger authentication, under a new session id.
 
         OWASP ASVS V3.2.1 / Session Management Cheat Sheet: renew the id on any privilege change, so
-        an id fixed or observed before the second factor is worthless after it. ``auth_time`` becomes
-        the time of this authentication (OIDC Core §2: when the authentication occurred), and ``amr``
-        gains the new method plus ``mfa`` (RFC 8176 §2: more than one factor).
+        an id fixed or observed before the second factor is worthless after it. ``amr`` gains the new
+        method plus ``mfa`` (RFC 8176 §2: more than one factor). ``auth_time`` stays the time of the
+        password: a second factor entered now does not make an hours-old password fresh, so ``max_age``
+        (OIDC Core §3.1.2.1) still asks for the password once it is older than the client allows.
         """
         amr = tuple(dict.fromkeys((*session.amr, method_amr, AMR_MULTI_FACTOR)))
-        elevated = self.start(session.account_id, acr, amr, level, device=session.device)
+        elevated = self.start(session.account_id, acr, amr, level, device=session.device,
+                              auth_time=session.auth_time)
         self.end(session.sid)
         return elevated
 

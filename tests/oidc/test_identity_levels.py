@@ -299,6 +299,27 @@ def test_step_up_from_a_level1_session_asks_only_for_the_second_factor(harness: 
     assert again.headers["location"].startswith(REDIRECT_URI)
 
 
+def test_step_up_does_not_make_an_old_password_fresh(harness: Harness) -> None:
+    _set_level(harness, 2)
+    clock = Clock()
+    totp = _enrol_totp(harness, clock)
+    harness.obtain_code()
+    sessions = harness.services.sessions
+    sid = str(harness.client.cookies.get(sessions.cookies.session))
+    record = sessions.store.get("session", sid)
+    assert record is not None
+    password_time = int(time.time()) - 3600  # the password was typed an hour ago
+    record["auth_time"] = password_time
+    sessions.store.put("session", sid, record, 600)
+    verifier, challenge = pkce_pair()
+    location = _authorize(harness, challenge=challenge, acr_values=LEVEL2).headers["location"]
+    response = _second_factor_post(harness, location, "totp", totp.at(clock.now))
+    claims = _id_token(harness, _follow_to_client(harness, response), verifier)
+    assert claims["acr"] == LEVEL2 and claims["auth_time"] == password_time
+    # A client that wants a password at most a minute old still gets the login form.
+    assert _authorize(harness, acr_values=LEVEL2, max_age="60").headers["location"].startswith("/login?req=")
+
+
 def test_prompt_login_forces_password_and_second_factor_again(harness: Harness) -> None:
     _set_level(harness, 2)
     clock = Clock()
