@@ -90,8 +90,11 @@ async def send_sms_code(request: Request, csrf_token: str = Form(""), req: str =
     if session is None:
         return see_other(f"/login?req={pending.id}")
     subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
-    if subject is None:
-        return see_other(f"/login?req={pending.id}")
+    reached = services.acr.level_of(session.acr) or 0
+    if (subject is None or subject.account.level < LEVEL2 or subject.account.status != "active"
+            or reached >= pending.preferred_level):
+        # No text message unless this request needs a second factor that this account can give.
+        return see_other(f"/authorize/resume?req={pending.id}")
     t = translator(locale_of(request, pending.ui_locales))
     try:
         await run_in_threadpool(services.second_factors.send_sms_code, session.account_id, subject.account.phone)

@@ -255,6 +255,20 @@ def test_sms_code_as_second_factor(harness: Harness) -> None:
     assert claims["acr"] == LEVEL2 and claims["amr"] == ["pwd", "sms", "mfa"]
 
 
+def test_no_text_message_for_a_request_that_needs_no_second_factor(harness: Harness) -> None:
+    _set_level(harness, 2)
+    second_factor, _ = _password_then_second_factor_page(harness, acr_values=LEVEL2)
+    send = form_posting_to(harness.client.get(second_factor).text, "/login/second-factor/sms")
+    level1 = _authorize(harness)  # a level-1 request in the same browser: the password session suffices
+    assert level1.headers["location"].startswith(("/consent", REDIRECT_URI)), level1.headers["location"]
+    outbox = harness.services.settings.data_dir / "sms_outbox.jsonl"
+    before = outbox.read_text(encoding="utf-8") if outbox.exists() else ""
+    _set_level(harness, 1)  # lowered at a desk meanwhile: it can no longer give a second factor
+    refused = harness.client.post("/login/second-factor/sms", data=send.fields, follow_redirects=False)
+    assert refused.headers["location"].startswith("/authorize/resume?req=")
+    assert (outbox.read_text(encoding="utf-8") if outbox.exists() else "") == before
+
+
 def test_a_recovery_code_works_once(harness: Harness) -> None:
     _set_level(harness, 2)
     codes = harness.services.second_factors.generate_recovery_codes(_account_id(harness))
