@@ -61,6 +61,16 @@ def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
     if isinstance(account, dict):
         console.print(f"Demo citizen login: CCCD [bold]{account['cccd']}[/bold] password "
                       f"[bold]{account['password']}[/bold]")
+    level2 = credentials.get("account_level2")
+    if isinstance(level2, dict):
+        console.print(f"Demo level-2 citizen: CCCD [bold]{level2['cccd']}[/bold] password "
+                      f"[bold]{level2['password']}[/bold] (second factor: SMS code, read it with "
+                      "`identity-service sms outbox`)")
+    registrar = credentials.get("registrar")
+    if isinstance(registrar, dict):
+        console.print(f"Demo registration desk: client {registrar['client_id']} (private_key_jwt), key "
+                      f"{registrar['key_file']}; raise an enrolled account to level 2 with", soft_wrap=True)
+        console.print("  python -m clients.examples.registrar_desk CCCD", soft_wrap=True)
     examples = credentials.get("enroll_examples") or []
     if examples:
         console.print("Registry entries you can enroll at /enroll (any phone like 0912345678):")
