@@ -83,8 +83,9 @@ def read_chip(registry_csv: Path, cccd: str) -> ChipCard | None:
     return None
 
 
-def level2_evidence(card: ChipCard, request_id: str | None = None) -> dict[str, Any]:
-    """The body of ``POST /registrar/level2`` for a card checked in person just now (synthetic)."""
+def level2_evidence(card: ChipCard, request_id: str | None = None,
+                    verified_at: datetime | None = None) -> dict[str, Any]:
+    """The body of ``POST /registrar/level2`` for a card checked in person at ``verified_at`` (now)."""
     return {
         "request_id": request_id or secrets.token_hex(16),
         "cccd": card.cccd,
@@ -94,7 +95,7 @@ def level2_evidence(card: ChipCard, request_id: str | None = None) -> dict[str, 
         "card_expiry": card.card_expiry.isoformat(),
         "face_check": "match",
         "fingerprint_check": "match",
-        "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "verified_at": (verified_at or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
 
 
@@ -107,7 +108,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key-file", type=Path, help="the desk's private JWK (default: the demo desk's)")
     parser.add_argument("--card-number", help="document number read from the chip (default: demo registry)")
     parser.add_argument("--card-expiry", type=date.fromisoformat, help="expiry read from the chip (YYYY-MM-DD)")
-    parser.add_argument("--request-id", help="idempotency key (default: a new random one); reuse it to retry")
+    parser.add_argument("--request-id", help="idempotency key (default: a new random one); a retry sends the same "
+                                             "request: the same --request-id and --verified-at")
+    parser.add_argument("--verified-at", type=datetime.fromisoformat,
+                        help="when the in-person check was done, ISO 8601 with offset (default: now)")
     parser.add_argument("--officer-id", default="demo-officer")
     parser.add_argument("--desk-id", default="demo-desk")
     return parser.parse_args(argv)
@@ -131,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         print("no card for this number in the demo registry: pass --card-number and --card-expiry", file=sys.stderr)
         return 2
     desk = Desk(args.issuer.rstrip("/"), client_id, json.loads(key_file.read_text()), args.officer_id, args.desk_id)
-    response = desk.post(LEVEL2_PATH, level2_evidence(card, args.request_id))
+    body = level2_evidence(card, args.request_id, args.verified_at)
+    print(f"request_id {body['request_id']}  verified_at {body['verified_at']}")
+    response = desk.post(LEVEL2_PATH, body)
     print(f"HTTP {response.status_code}" + (" (replayed)" if response.headers.get("idempotent-replayed") else ""))
     print(json.dumps(response.json(), ensure_ascii=False, indent=2))
     return 0 if response.status_code == 200 else 1

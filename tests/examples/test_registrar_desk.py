@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,9 @@ def test_the_desk_example_raises_an_enrolled_account_to_level_two(
     key_file = data_dir / "demo_registrar_desk.jwk.json"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and "d" in json.loads(key_file.read_text())
 
+    checked_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     args = [citizen.cccd, "--issuer", provider.base_url, "--data-dir", str(data_dir), "--request-id",
-            "desk-example-0001"]
+            "desk-example-0001", "--verified-at", checked_at]
     assert registrar_desk.main(args) == 0, capsys.readouterr()
     account = _account(provider, citizen.cccd)
     assert account.level == 2 and account.level_verified_at is not None
@@ -61,6 +63,10 @@ def test_the_desk_example_raises_an_enrolled_account_to_level_two(
     capsys.readouterr()
     assert registrar_desk.main(args) == 0
     assert "HTTP 200 (replayed)" in capsys.readouterr().out
+    # The same request_id for another check (another time) is a different request: refused, nothing written.
+    later = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0).isoformat()
+    assert registrar_desk.main([*args[:-1], later]) == 1
+    assert '"request_id_reused"' in capsys.readouterr().out
 
 
 def test_a_card_that_is_not_the_registrys_is_refused(provider: Provider, capsys: pytest.CaptureFixture[str]) -> None:
