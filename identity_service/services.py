@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -102,7 +103,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     # NIST SP 800-63B §5.1.4.2: TOTP secrets encrypted at rest under a key kept outside the database.
     box = SecretBox(settings.totp_key or _local_secret(settings.data_dir / "totp_key"))
     second_factors = SecondFactorService(engine, otp, sms, limiter, box, issuer_name="VNeID")
-    return Services(
+    services = Services(
         settings=settings, engine=engine, store=store, keys=keys, hasher=hasher, accounts=accounts,
         issuer=issuer, oauth=oauth, sessions=sessions, enrollment=enrollment, csrf_secret=csrf_secret,
         backchannel=BackchannelLogout(settings, keys), limiter=limiter, second_factors=second_factors,
@@ -110,3 +111,9 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
         account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
     )
+    # A lock, revocation or level downgrade ends the account's sessions the way "log out this device"
+    # does, back-channel logout included. Imported here: web/account_actions.py needs Services itself.
+    from identity_service.web.account_actions import end_all_sessions
+
+    services.account_access.end_sessions = partial(end_all_sessions, services)
+    return services

@@ -47,7 +47,8 @@ def test_serve_runs_on_embedded_defaults_and_prints_the_demo(tmp_path: Path) -> 
         process.terminate()
         output, _ = process.communicate(timeout=20)
     assert "demo-hospital" in output and "demo-portal" in output
-    assert "Demo citizen login: CCCD" in output
+    assert "Demo citizen login: CCCD" in output and "Demo level-2 citizen: CCCD" in output
+    assert "demo-registrar-desk" in output
 
 
 def test_registry_generate_then_import_reports_counts(tmp_path: Path) -> None:

@@ -2,17 +2,21 @@
 lock, unlock or revoke accounts (DESIGN.md §1; docs/registrar.md).
 
 Every request is authenticated by its own signed assertion (:mod:`.registrar_auth`) and carries a
-``request_id`` idempotency key. Every error is RFC 9457 problem details with a machine-readable
+``request_id`` idempotency key: the first answer is recorded with the action, in its transaction
+(:mod:`identity_service.identity.registrar_requests`). Every error is RFC 9457 problem details with a machine-readable
 ``reason``. Numbers travel in bodies, never in URLs (no PII in access logs).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -38,12 +42,20 @@ from identity_service.identity.level_evidence import (
     RegistrarRequest,
 )
 from identity_service.identity.otp import OtpError
+from identity_service.identity.registrar_requests import (
+    AlreadyAnswered,
+    IdempotencyKey,
+    IdempotentRequest,
+    RecordedAnswer,
+    RequestIdReused,
+)
 from identity_service.identity.sms import SmsUnavailable
 from identity_service.services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/registrar", tags=["Registrar"])
 Body = TypeVar("Body", bound=BaseModel)
+Outcome = TypeVar("Outcome")
 _ID = r"^[A-Za-z0-9._:-]{8,64}$"
 _AUTH_NOTE = ("Authenticate with `Authorization: Bearer <assertion>`: a JWT signed with the registrar client's "
               "registered key, `aud` = this endpoint's URL, `officer_id`, `desk_id` and `body_sha256` "
@@ -155,6 +167,32 @@ def _replay_headers(replayed: bool) -> dict[str, str]:
     return headers
 
 
+def _body_sha256(body: BaseModel) -> str:
+    """SHA-256 of the body as understood, not as sent: key order, spacing and the offset a time was
+    written in do not make two requests different (a replay sent with +07:00 is the same request)."""
+    def canonical(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat()
+        return value.isoformat() if isinstance(value, date) else value
+
+    data = {name: canonical(value) for name, value in body.model_dump().items()}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _idempotent(caller: RegistrarCaller, body: _Request, action: str, status: int,
+                answer: Callable[[Outcome], dict[str, Any]]) -> IdempotentRequest[Outcome]:
+    key = IdempotencyKey(caller.client_id, body.request_id, action, _body_sha256(body))
+    return IdempotentRequest(key, status, answer)
+
+
+def _replayed(answer: RecordedAnswer) -> Response:
+    return JSONResponse(answer.body, status_code=answer.status, headers=_replay_headers(True))
+
+
+def _reused(exc: RequestIdReused) -> Response:
+    return _problem(409, exc.reason, str(exc))
+
+
 @router.post("/level2", summary="Raise an account to level 2 after the in-person check",
              description=_AUTH_NOTE + "The chip data must agree with the population registry (card number and "
              "expiry, card valid and not expired, person alive); face and fingerprint checks must be `match`. "
@@ -165,9 +203,15 @@ async def raise_to_level2(request: Request) -> Response:
         return checked
     caller, body = checked
     services: Services = request.app.state.services
+    idempotency: IdempotentRequest[LevelGrant] = _idempotent(caller, body, "upgrade", 200,
+                                                             lambda grant: _grant_body(body, grant))
     try:
         grant = await run_in_threadpool(services.level_two.upgrade, body.cccd, _evidence(body),
-                                        _desk_request(caller, body))
+                                        _desk_request(caller, body), idempotency)
+    except AlreadyAnswered as replay:
+        return _replayed(replay.answer)
+    except RequestIdReused as exc:
+        return _reused(exc)
     except LevelGrantRefused as exc:
         return _grant_refused(exc)
     if not grant.replayed:
@@ -187,17 +231,26 @@ async def create_at_level2(request: Request) -> Response:
         return checked
     caller, body = checked
     services: Services = request.app.state.services
+    idempotency: IdempotentRequest[LevelGrant] = _idempotent(caller, body, "create", 201,
+                                                             lambda grant: _grant_body(body, grant))
     try:
         phone = normalise_phone(body.phone)
         grant = await run_in_threadpool(services.level_two.create, body.cccd, phone, _evidence(body),
-                                        _desk_request(caller, body))
+                                        _desk_request(caller, body), idempotency)
     except InvalidPhone as exc:
         return _problem(400, "invalid_phone", str(exc))
+    except AlreadyAnswered as replay:
+        # The recorded answer, with whether the code was sent again now (while the account is not activated).
+        sent = await run_in_threadpool(_send_activation_code, services, replay.answer.account_id, phone)
+        return _replayed(RecordedAnswer(replay.answer.status, {**replay.answer.body, "activation_code_sent": sent},
+                                        replay.answer.account_id))
+    except RequestIdReused as exc:
+        return _reused(exc)
     except LevelGrantRefused as exc:
         return _grant_refused(exc)
     sent = await run_in_threadpool(_send_activation_code, services, grant.account_id, phone)
     return JSONResponse(_grant_body(body, grant, activation_code_sent=sent),
-                        status_code=200 if grant.replayed else 201, headers=_replay_headers(grant.replayed))
+                        status_code=201, headers=_replay_headers(grant.replayed))
 
 
 def _send_activation_code(services: Services, account_id: str, phone: str) -> bool:
@@ -211,40 +264,53 @@ def _send_activation_code(services: Services, account_id: str, phone: str) -> bo
     return True
 
 
-async def _change_status(request: Request, action: StatusAction, model: type[_Request]) -> Response:
+def _status_body(body: _Request, outcome: StatusOutcome) -> dict[str, Any]:
+    return {"request_id": body.request_id, "action": outcome.action.value, "status": outcome.status,
+            "status_reason": outcome.reason, "recorded_at": outcome.recorded_at.isoformat()}
+
+
+async def _change_status(request: Request, background: BackgroundTasks, action: StatusAction,
+                         model: type[_Request]) -> Response:
     checked = await _authenticated(request, model)
     if isinstance(checked, Response):
         return checked
     caller, body = checked
     services: Services = request.app.state.services
     reason = getattr(body, "reason", None)
+    idempotency: IdempotentRequest[StatusOutcome] = _idempotent(caller, body, action.value, 200,
+                                                                lambda outcome: _status_body(body, outcome))
     try:
         outcome: StatusOutcome = await run_in_threadpool(change_status_at_desk, services.account_access, body.cccd,
-                                                         action, reason, _desk_request(caller, body))
+                                                         action, reason, _desk_request(caller, body), idempotency)
+    except AlreadyAnswered as replay:
+        return _replayed(replay.answer)
+    except RequestIdReused as exc:
+        return _reused(exc)
     except AccountNotFound as exc:
         return _problem(404, exc.reason, str(exc))
     except StatusChangeRefused as exc:
         return _problem(409, exc.reason, str(exc))
-    return JSONResponse({"request_id": body.request_id, "action": outcome.action.value, "status": outcome.status,
-                         "status_reason": outcome.reason, "recorded_at": outcome.recorded_at.isoformat()},
-                        headers=_replay_headers(outcome.replayed))
+    if outcome.logouts:
+        # Back-Channel Logout 1.0: every client of the ended sessions is told, after the answer is sent.
+        background.add_task(services.backchannel.deliver, list(outcome.logouts))
+    return JSONResponse(_status_body(body, outcome), headers=_replay_headers(False))
 
 
 @router.post("/lock", summary="Lock an account (sessions and tokens end at once)",
              description=_AUTH_NOTE + "Login is refused with a reason-specific message until a desk unlocks it.",
              openapi_extra=_openapi(StatusChange))
-async def lock(request: Request) -> Response:
-    return await _change_status(request, StatusAction.LOCK, StatusChange)
+async def lock(request: Request, background: BackgroundTasks) -> Response:
+    return await _change_status(request, background, StatusAction.LOCK, StatusChange)
 
 
 @router.post("/unlock", summary="Unlock a locked account", description=_AUTH_NOTE + "Old sessions and tokens stay "
              "ended; the citizen logs in again. An account locked as `deceased` cannot be unlocked.",
              openapi_extra=_openapi(Unlock))
-async def unlock(request: Request) -> Response:
-    return await _change_status(request, StatusAction.UNLOCK, Unlock)
+async def unlock(request: Request, background: BackgroundTasks) -> Response:
+    return await _change_status(request, background, StatusAction.UNLOCK, Unlock)
 
 
 @router.post("/revoke", summary="Revoke an account for good (sessions and tokens end at once)",
              description=_AUTH_NOTE + "Revocation is final.", openapi_extra=_openapi(StatusChange))
-async def revoke(request: Request) -> Response:
-    return await _change_status(request, StatusAction.REVOKE, StatusChange)
+async def revoke(request: Request, background: BackgroundTasks) -> Response:
+    return await _change_status(request, background, StatusAction.REVOKE, StatusChange)

@@ -1,7 +1,8 @@
-"""``identity-service``: run the provider and operate it (registry, clients, keys, SMS outbox)."""
+"""``identity-service``: run the provider and operate it (registry, accounts, clients, keys, SMS outbox)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -28,12 +29,15 @@ clients_app = typer.Typer(help="Registered relying parties.", no_args_is_help=Tr
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sms_app = typer.Typer(help="The development SMS outbox.", no_args_is_help=True)
 locks_app = typer.Typer(help="Login back-offs and lockouts.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Citizen accounts: status, lock and unlock (audited as the operator).",
+                           no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
 app.add_typer(sms_app, name="sms")
 app.add_typer(locks_app, name="locks")
+app.add_typer(accounts_app, name="accounts")
 console = Console()
 
 
@@ -57,6 +61,16 @@ def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
     if isinstance(account, dict):
         console.print(f"Demo citizen login: CCCD [bold]{account['cccd']}[/bold] password "
                       f"[bold]{account['password']}[/bold]")
+    level2 = credentials.get("account_level2")
+    if isinstance(level2, dict):
+        console.print(f"Demo level-2 citizen: CCCD [bold]{level2['cccd']}[/bold] password "
+                      f"[bold]{level2['password']}[/bold] (second factor: SMS code, read it with "
+                      "`identity-service sms outbox`)")
+    registrar = credentials.get("registrar")
+    if isinstance(registrar, dict):
+        console.print(f"Demo registration desk: client {registrar['client_id']} (private_key_jwt), key "
+                      f"{registrar['key_file']}; raise an enrolled account to level 2 with", soft_wrap=True)
+        console.print("  python -m clients.examples.registrar_desk CCCD", soft_wrap=True)
     examples = credentials.get("enroll_examples") or []
     if examples:
         console.print("Registry entries you can enroll at /enroll (any phone like 0912345678):")
@@ -155,16 +169,29 @@ def registry_import(
         raise typer.Exit(1)
 
 
-def _sync_accounts(settings: Settings, engine: Any) -> None:
-    from identity_service.identity.account_status import AccountAccess
-    from identity_service.identity.registry_sync import sync_with_registry
-    from identity_service.oidc.refresh_tokens import RefreshTokenStore
-    from identity_service.storage.ephemeral import make_store
+def _operator_services(settings: Settings, engine: Any) -> Any:
+    """The provider's services on the configured stores: ending sessions and signing back-channel logout
+    tokens need its keys, session store and clients. With the embedded in-process store the running
+    provider's sessions are out of reach of this process (use Redis to share them)."""
+    from identity_service.services import build_services
 
-    store = make_store(settings.redis_url, settings.redis_prefix)
-    refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
-                                       settings.access_token_ttl)
-    report = sync_with_registry(engine, AccountAccess(engine, store, refresh_tokens, settings.session_ttl))
+    return build_services(settings, engine=engine)
+
+
+def _deliver_logouts(services: Any, deliveries: list[Any]) -> None:
+    """Back-channel logout (OIDC Back-Channel Logout 1.0 §2.5) from the command line: sent now, retried."""
+    if not deliveries:
+        return
+    results = asyncio.run(services.backchannel.deliver(deliveries))
+    console.print(f"back-channel logout: {sum(results.values())} of {len(results)} client(s) told")
+
+
+def _sync_accounts(settings: Settings, engine: Any) -> None:
+    from identity_service.identity.registry_sync import sync_with_registry
+
+    services = _operator_services(settings, engine)
+    report = sync_with_registry(engine, services.account_access,
+                                notify=lambda deliveries: _deliver_logouts(services, deliveries))
     console.print(f"accounts changed by the registry: {report.total}")
     for change, count in sorted(report.changes.items()):
         console.print(f"  {count:>8}  {change}")
@@ -405,9 +432,8 @@ def locks_clear(
     unlock: bool = typer.Option(False, help="Also unlock an account locked after too many failed logins."),
 ) -> None:
     """Forget failed logins for a number; with --unlock, reactivate its account (audited)."""
-    from identity_service.identity.audit import record_event
+    from identity_service.identity.account_status import StatusAction
     from identity_service.security.rate_limits import RateLimiter
-    from identity_service.storage.database import session_scope
     from identity_service.storage.ephemeral import make_store
     from identity_service.storage.models import Account
 
@@ -415,17 +441,91 @@ def locks_clear(
     RateLimiter(make_store(settings.redis_url, settings.redis_prefix)).clear(cccd)
     if unlock:
         engine = _engine()
-        with session_scope(engine) as session:
+        with Session(engine) as session:
             account = session.exec(select(Account).where(Account.cccd == cccd)).first()
-            if account is None or account.status_reason != "too_many_failed_logins":
-                console.print("no account locked for failed logins under that number")
-            else:
-                account.status, account.status_reason = "active", None
-                session.add(account)
-                record_event(session, "account.unlocked", account_id=account.id, reason="operator")
-                console.print("account unlocked")
         engine.dispose()
+        if account is None or account.status_reason != "too_many_failed_logins":
+            console.print("no account locked for failed logins under that number")
+        else:
+            _change_status(cccd, StatusAction.UNLOCK, None)  # the operator's unlock, audited as such
     console.print("failed-login counters cleared")
+
+
+def _valid_cccd(cccd: str) -> str:
+    from identity_service.identity.cccd import InvalidCccd, parse_cccd
+
+    try:
+        parse_cccd(cccd)
+    except InvalidCccd as exc:
+        console.print(f"[red]invalid number:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return cccd
+
+
+@accounts_app.command("show")
+def accounts_show(cccd: str) -> None:
+    """An account's level, status, status reason and second factors (no other personal data)."""
+    from sqlmodel import col, func
+
+    from identity_service.storage.models import Account, RecoveryCode, SecondFactor
+
+    _valid_cccd(cccd)
+    engine = _engine()
+    try:
+        with Session(engine) as session:
+            account = session.exec(select(Account).where(Account.cccd == cccd)).first()
+            if account is None:
+                console.print("no account for this number")
+                raise typer.Exit(1)
+            apps = session.exec(select(func.count()).select_from(SecondFactor).where(
+                SecondFactor.account_id == account.id, col(SecondFactor.confirmed_at).is_not(None))).one()
+            codes = session.exec(select(func.count()).select_from(RecoveryCode).where(
+                RecoveryCode.account_id == account.id, col(RecoveryCode.used_at).is_(None))).one()
+    finally:
+        engine.dispose()
+    verified = account.level_verified_at.date().isoformat() if account.level_verified_at else "-"
+    console.print(f"level:          {account.level} (verified in person: {verified})")
+    console.print(f"status:         {account.status}")
+    console.print(f"status reason:  {account.status_reason or '-'}")
+    console.print(f"second factors: {apps} authenticator app(s), {codes} recovery code(s) left, SMS to the "
+                  "account's phone")
+
+
+def _change_status(cccd: str, action: Any, reason: str | None) -> None:
+    from identity_service.identity.account_status import StatusChangeRefused, change_status_by_operator
+
+    _valid_cccd(cccd)
+    settings = _settings()
+    engine = _engine()
+    try:
+        services = _operator_services(settings, engine)
+        outcome = change_status_by_operator(services.account_access, cccd, action, reason)
+    except StatusChangeRefused as exc:
+        console.print(f"[red]refused ({exc.reason}):[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    console.print(f"account {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    _deliver_logouts(services, list(outcome.logouts))
+
+
+@accounts_app.command("lock")
+def accounts_lock(
+    cccd: str,
+    reason: str = typer.Option(..., help="citizen_request, card_revoked, deceased or authority_request."),
+) -> None:
+    """Lock an account: login refused with the reason; sessions, tokens end; clients are told (audited)."""
+    from identity_service.identity.account_status import StatusAction
+
+    _change_status(cccd, StatusAction.LOCK, reason)
+
+
+@accounts_app.command("unlock")
+def accounts_unlock(cccd: str) -> None:
+    """Unlock a locked account (not one locked as deceased); old sessions and tokens stay ended (audited)."""
+    from identity_service.identity.account_status import StatusAction
+
+    _change_status(cccd, StatusAction.UNLOCK, None)
 
 
 @sms_app.command("outbox")

@@ -6,28 +6,38 @@ or a competent authority asks for it. ``revoked`` is final; ``locked`` can be un
 
 The status change and its audit event are one transaction (:func:`apply_status_change`); the
 effects on live access (:meth:`AccountAccess.end`) run after it commits: every browser session of
-the account ends and every refresh-token family (with the access tokens issued from it) is revoked.
-If those effects fail half-way the account is still locked, and every token check refuses a
-non-active account anyway (introspection, userinfo, token grants).
+the account ends, every refresh-token family (with the access tokens issued from it) is revoked,
+and every client that signed in through one of those sessions gets a back-channel logout token
+(OpenID Connect Back-Channel Logout 1.0 §2.5) for the caller to deliver. If those effects fail
+half-way the account is still locked, and every token check refuses a non-active account anyway
+(introspection, userinfo, token grants).
+
+Three callers change a status, all through :func:`apply_status_change`: a registration desk
+(:func:`change_status_at_desk`, idempotent on its ``request_id``), an operator on the command line
+(:func:`change_status_by_operator`) and the citizen (``identity/citizen_lock.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.level_evidence import RegistrarRequest
+from identity_service.identity.registrar_requests import IdempotentRequest
 from identity_service.identity.session_cutoff import cut_off_sessions
+from identity_service.oidc.logout import LogoutDelivery
 from identity_service.oidc.refresh_tokens import RefreshTokenStore
 from identity_service.storage.database import session_scope
 from identity_service.storage.ephemeral import EphemeralStore
-from identity_service.storage.models import Account, AuditEvent, RefreshToken
+from identity_service.storage.models import Account, RefreshToken, utcnow
 
 STATUS_REASONS = ("citizen_request", "card_revoked", "deceased", "authority_request")
 
@@ -59,7 +69,7 @@ class StatusOutcome:
     status: str
     reason: str | None
     recorded_at: datetime
-    replayed: bool = False
+    logouts: tuple[LogoutDelivery, ...] = ()  # back-channel logout tokens for the caller to deliver
 
 
 def check_transition(account: Account, action: StatusAction, reason: str | None) -> None:
@@ -85,30 +95,21 @@ def apply_status_change(session: Session, account: Account, action: StatusAction
     previous = account.status
     account.status = _RESULTING_STATUS[action]
     account.status_reason = None if action is StatusAction.UNLOCK else reason
+    account.updated_at = utcnow()
     session.add(account)
     event = record_event(session, _EVENTS[action], account_id=account.id, client_id=client_id,
                          reason=reason, previous_status=previous, **audit)
     return StatusOutcome(action, account.status, account.status_reason, event.at)
 
 
-def find_replayed_status_request(session: Session, account_id: str, client_id: str,
-                                 request_id: str) -> AuditEvent | None:
-    """The audit event a registrar's earlier request with this ``request_id`` wrote for this account.
-
-    The account's events are few and indexed by account, so the JSON ``details`` are read here
-    rather than queried (the same code on SQLite and PostgreSQL).
-    """
-    events = session.exec(select(AuditEvent).where(
-        AuditEvent.account_id == account_id, AuditEvent.client_id == client_id,
-        col(AuditEvent.event).in_(list(_EVENTS.values())))).all()
-    return next((e for e in events if e.details.get("request_id") == request_id), None)
+SessionsEnder = Callable[[str, str], list[LogoutDelivery]]
+"""``(account_id, audit event) → deliveries``: ends every indexed browser session of the account and
+builds a logout token for each client that signed in through it (``web/account_actions.py``)."""
 
 
-def outcome_of(event: AuditEvent) -> StatusOutcome:
-    """The outcome an earlier status event recorded (the answer to a replayed request)."""
-    action = next(a for a, name in _EVENTS.items() if name == event.event)
-    reason = None if action is StatusAction.UNLOCK else event.details.get("reason")
-    return StatusOutcome(action, _RESULTING_STATUS[action], reason, event.at, replayed=True)
+def session_end_event(reason: str) -> str:
+    """The audit event for sessions ended because of ``reason`` (``account_locked`` → ``session.ended_locked``)."""
+    return "session.ended_" + reason.removeprefix("account_")
 
 
 @dataclass
@@ -119,9 +120,14 @@ class AccountAccess:
     store: EphemeralStore
     refresh_tokens: RefreshTokenStore
     session_ttl: int
+    end_sessions: SessionsEnder | None = None  # wired by services.py; None: sessions are cut off silently
 
-    def end(self, account_id: str, reason: str) -> None:
-        """Call after the transaction that locked, revoked or downgraded the account has committed."""
+    def end(self, account_id: str, reason: str) -> list[LogoutDelivery]:
+        """Call after the transaction that locked, revoked or downgraded the account has committed;
+        returns the back-channel logout tokens to deliver (after the response, never blocking it)."""
+        # The indexed sessions first, while they can still say which clients they signed in to; the
+        # cut-off then ends any session the index missed (it only counts sessions started before now).
+        deliveries = self.end_sessions(account_id, session_end_event(reason)) if self.end_sessions else []
         cut_off_sessions(self.store, account_id, self.session_ttl)
         with Session(self.engine) as session:
             families = set(session.exec(select(RefreshToken.family_id).where(
@@ -129,34 +135,62 @@ class AccountAccess:
         for family in sorted(families):
             # RFC 7009 §2.1 spirit: the access tokens issued with a refresh token go with it.
             self.refresh_tokens.revoke_family(family, reason=reason, account_id=account_id)
+        return deliveries
 
 
 class AccountNotFound(StatusChangeRefused):
     pass
 
 
-class RequestIdReused(StatusChangeRefused):
-    pass
+def _ended(access: AccountAccess, account_id: str, outcome: StatusOutcome) -> StatusOutcome:
+    if outcome.action is StatusAction.UNLOCK:
+        return outcome
+    return replace(outcome, logouts=tuple(access.end(account_id, reason=f"account_{outcome.status}")))
 
 
 def change_status_at_desk(access: AccountAccess, cccd: str, action: StatusAction, reason: str | None,
-                          request: RegistrarRequest) -> StatusOutcome:
-    """A registrar's lock/unlock/revoke: one transaction, idempotent on ``request.request_id``."""
+                          request: RegistrarRequest,
+                          idempotency: IdempotentRequest[StatusOutcome] | None = None) -> StatusOutcome:
+    """A registrar's lock/unlock/revoke in one transaction, with its recorded answer (``idempotency``).
+
+    Raises ``AlreadyAnswered`` (replay the recorded answer) or ``RequestIdReused`` from
+    :mod:`identity_service.identity.registrar_requests`, or :class:`StatusChangeRefused`.
+    """
+    try:
+        with session_scope(access.engine) as session:
+            # FOR UPDATE (PostgreSQL): two copies of one request serialise here; the second then sees
+            # the first's recorded answer (READ COMMITTED: each statement reads what has committed).
+            account = session.exec(select(Account).where(Account.cccd == cccd).with_for_update()).first()
+            if idempotency is not None:
+                idempotency.check(session)
+            if account is None:
+                raise AccountNotFound("account_not_found", "No account exists for this number.")
+            outcome = apply_status_change(session, account, action, reason, client_id=request.client_id,
+                                          request_id=request.request_id, officer_id=request.officer_id,
+                                          desk_id=request.desk_id, channel="registrar")
+            if idempotency is not None:
+                idempotency.record(session, account.id, outcome)
+            account_id = account.id
+    except IntegrityError:
+        if idempotency is None:
+            raise
+        # Another request with this request_id (for another account: no row lock to wait on) won.
+        with Session(access.engine) as session:
+            idempotency.settle_race(session)
+        raise
+    return _ended(access, account_id, outcome)
+
+
+OPERATOR = "operator"
+
+
+def change_status_by_operator(access: AccountAccess, cccd: str, action: StatusAction,
+                              reason: str | None) -> StatusOutcome:
+    """An operator's lock/unlock from the command line: the same rules and effects, audited as ``operator``."""
     with session_scope(access.engine) as session:
-        # FOR UPDATE (PostgreSQL): two copies of one request serialise here; the second sees the first's event.
         account = session.exec(select(Account).where(Account.cccd == cccd).with_for_update()).first()
         if account is None:
             raise AccountNotFound("account_not_found", "No account exists for this number.")
-        earlier = find_replayed_status_request(session, account.id, request.client_id, request.request_id)
-        if earlier is not None:
-            if earlier.event != _EVENTS[action] or (action is not StatusAction.UNLOCK
-                                                    and earlier.details.get("reason") != reason):
-                raise RequestIdReused("request_id_reused", "This request_id was used for a different request.")
-            return outcome_of(earlier)
-        outcome = apply_status_change(session, account, action, reason, client_id=request.client_id,
-                                      request_id=request.request_id, officer_id=request.officer_id,
-                                      desk_id=request.desk_id, channel="registrar")
+        outcome = apply_status_change(session, account, action, reason, actor=OPERATOR, channel="cli")
         account_id = account.id
-    if action is not StatusAction.UNLOCK:
-        access.end(account_id, reason=f"account_{outcome.status}")
-    return outcome
+    return _ended(access, account_id, outcome)

@@ -4,23 +4,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from sqlmodel import select
 
-from identity_service.identity.audit import record_event
+from identity_service.identity.account_status import AccountAccess, StatusAction, apply_status_change
+from identity_service.oidc.logout import LogoutDelivery
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import Account, utcnow
+from identity_service.storage.models import Account
 
 CITIZEN_REQUEST = "citizen_request"
 
 
-def lock_at_citizen_request(engine: Engine, account_id: str) -> bool:
-    """Lock an active account; False when it was not active (nothing changes). Audited."""
-    with session_scope(engine) as db:
-        account = db.get(Account, account_id)
+def lock_at_citizen_request(access: AccountAccess, account_id: str) -> list[LogoutDelivery] | None:
+    """Lock an active account, then end its sessions and tokens; None when it was not active (nothing
+    changes). Returns the back-channel logout tokens to deliver. Audited."""
+    with session_scope(access.engine) as db:
+        account = db.exec(select(Account).where(Account.id == account_id).with_for_update()).first()
         if account is None or account.status != "active":
-            return False
-        account.status, account.status_reason = "locked", CITIZEN_REQUEST
-        account.updated_at = utcnow()
-        db.add(account)
-        record_event(db, "account.locked", account_id=account_id, reason=CITIZEN_REQUEST)
-    return True
+            return None
+        apply_status_change(db, account, StatusAction.LOCK, CITIZEN_REQUEST, channel="account_centre")
+    return access.end(account_id, reason="account_locked")

@@ -3,7 +3,10 @@ card, matched face and fingerprints, and the chip data agrees with the populatio
 
 Each grant writes one :class:`LevelEvidence` row, keyed by the registrar's ``request_id``: the
 unique constraint (registrar client, request id) makes a replayed request return the first
-answer instead of writing a second row or upgrading twice, even when two copies race.
+answer instead of writing a second row or upgrading twice, even when two copies race. The
+registrar API also records its answer in ``registrar_requests`` in the same transaction
+(:mod:`identity_service.identity.registrar_requests`), which is what detects a ``request_id`` reused
+for another account or action; the evidence-row check stays for grants recorded before that table.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from identity_service.identity.audit import record_event
+from identity_service.identity.registrar_requests import IdempotentRequest
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, Citizen, LevelEvidence, utcnow
 
@@ -126,28 +130,41 @@ class LevelTwoRegistrations:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def upgrade(self, cccd: str, evidence: InPersonEvidence, request: RegistrarRequest) -> LevelGrant:
-        """Raise an existing active account to level 2 (or renew its verification)."""
-        return self._grant("upgrade", cccd, evidence, request, phone=None)
+    def upgrade(self, cccd: str, evidence: InPersonEvidence, request: RegistrarRequest,
+                idempotency: IdempotentRequest[LevelGrant] | None = None) -> LevelGrant:
+        """Raise an existing active account to level 2 (or renew its verification).
 
-    def create(self, cccd: str, phone: str, evidence: InPersonEvidence, request: RegistrarRequest) -> LevelGrant:
+        With ``idempotency`` the answer is recorded with the grant; a replay raises ``AlreadyAnswered``
+        and a reused ``request_id`` ``RequestIdReused`` (:mod:`~identity_service.identity.registrar_requests`).
+        """
+        return self._grant("upgrade", cccd, evidence, request, None, idempotency)
+
+    def create(self, cccd: str, phone: str, evidence: InPersonEvidence, request: RegistrarRequest,
+               idempotency: IdempotentRequest[LevelGrant] | None = None) -> LevelGrant:
         """Create a level-2 account for a citizen who never enrolled; it has no usable password until
         the citizen activates it (:mod:`identity_service.identity.activation`)."""
-        return self._grant("create", cccd, evidence, request, phone=phone)
+        return self._grant("create", cccd, evidence, request, phone, idempotency)
 
     def _grant(self, action: str, cccd: str, evidence: InPersonEvidence, request: RegistrarRequest,
-               phone: str | None) -> LevelGrant:
+               phone: str | None, idempotency: IdempotentRequest[LevelGrant] | None) -> LevelGrant:
         try:
             with session_scope(self.engine) as session:
+                if idempotency is not None:
+                    idempotency.check(session)  # before the evidence checks: a late replay still replays
                 replay = self._replay(session, action, cccd, evidence, request)
                 if replay is not None:
                     return replay
                 citizen = check_evidence(session.get(Citizen, cccd), evidence)
                 account = self._account_for(session, action, citizen, phone)
-                return self._record(session, action, account, evidence, request)
+                grant = self._record(session, action, account, evidence, request)
+                if idempotency is not None:
+                    idempotency.record(session, account.id, grant)
+                return grant
         except IntegrityError:
             # A concurrent copy of this request (same request_id) or of this account won the race.
             with Session(self.engine) as session:
+                if idempotency is not None:
+                    idempotency.settle_race(session)
                 replay = self._replay(session, action, cccd, evidence, request)
             if replay is not None:
                 return replay

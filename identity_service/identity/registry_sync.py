@@ -4,13 +4,16 @@ Level 2 means "equivalent to presenting the chip card" (Decree 69/2024/NĐ-CP Ar
 card expires or is revoked, the account falls back to level 1; when the person is recorded as
 deceased the account is revoked (reason ``deceased``, Art. 18) whatever its level. Either change
 is one transaction per account (change + audit event); then the account's sessions and tokens end,
-so no level-2 authentication outlives its card.
+so no level-2 authentication outlives its card, and every client that signed in through one of those
+sessions gets a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.5: the session
+at the OP ended, whatever the reason).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from identity_service.identity.account_status import AccountAccess, StatusAction, apply_status_change
 from identity_service.identity.audit import record_event
+from identity_service.oidc.logout import LogoutDelivery
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, Citizen, utcnow
 
@@ -31,6 +35,7 @@ class SyncReport:
     """How many accounts each rule changed (``level_lowered:card_expired``, ``revoked:deceased``)."""
 
     changes: Counter[str] = field(default_factory=Counter)
+    logouts: list[LogoutDelivery] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -81,9 +86,16 @@ def _apply(engine: Engine, account_id: str, today: date) -> str | None:
     return None
 
 
+Notify = Callable[[list[LogoutDelivery]], object]
+
+
 def sync_with_registry(engine: Engine, access: AccountAccess, today: date | None = None,
-                       batch: int = 500) -> SyncReport:
-    """Apply the registry's verdict to every account it concerns; safe to run again at any time."""
+                       batch: int = 500, notify: Notify | None = None) -> SyncReport:
+    """Apply the registry's verdict to every account it concerns; safe to run again at any time.
+
+    ``notify`` receives the back-channel logout tokens of each batch as soon as it is done (they are
+    valid for two minutes, so a long sync delivers as it goes); all of them are also in the report.
+    """
     today = today or date.today()
     report = SyncReport()
     after = ""
@@ -92,11 +104,15 @@ def sync_with_registry(engine: Engine, access: AccountAccess, today: date | None
             ids = _candidates(session, today, after, batch)
         if not ids:
             break
+        logouts: list[LogoutDelivery] = []
         for account_id in ids:
             change = _apply(engine, account_id, today)
             if change is not None:
                 report.changes[change] += 1
-                access.end(account_id, reason="account_" + change.split(":")[0])
+                logouts += access.end(account_id, reason="account_" + change.split(":")[0])
+        if logouts and notify is not None:
+            notify(logouts)
+        report.logouts += logouts
         after = ids[-1]
     log.info("registry sync changed %d account(s)", report.total)
     return report

@@ -11,7 +11,8 @@ Every method here blocks (SQL, store, HMAC): call them from the threadpool.
 - **Recovery codes**: ten look-up secrets (§5.1.2), shown once, stored as keyed hashes, single use;
   generating a new set replaces the old one.
 
-Attempts are limited per account (§5.2.2) in a fixed window shared by every process.
+Attempts are limited per account and per source address (§5.2.2) in fixed windows shared by every
+process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from identity_service.identity.audit import record_event
 from identity_service.identity.levels import AMR_RECOVERY_CODE, AMR_SMS, AMR_TOTP
 from identity_service.identity.otp import OtpError, OtpService
 from identity_service.identity.sms import SmsSender
-from identity_service.security.rate_limits import OTP_SEND_PER_PHONE, Limit, RateLimiter
+from identity_service.security.rate_limits import OTP_SEND_PER_PHONE, SECOND_FACTOR_PER_IP, Limit, RateLimiter
 from identity_service.security.secret_box import SecretBox, SecretUnreadable
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import RecoveryCode, SecondFactor, utcnow
@@ -204,8 +205,14 @@ class SecondFactorService:
 
     # -- verification (login) -------------------------------------------------------------------
 
-    def verify(self, account_id: str, method: Method, code: str, client_id: str | None = None) -> None:
-        """Check a second factor for ``account_id`` or raise; every outcome is audited."""
+    def verify(self, account_id: str, method: Method, code: str, client_id: str | None = None,
+               source_ip: str | None = None) -> None:
+        """Check a second factor for ``account_id`` or raise; every outcome is audited.
+
+        ``source_ip`` (the login request's peer address) is counted against :data:`SECOND_FACTOR_PER_IP`
+        before the account's own limit; either raises ``RateLimited`` without checking the code."""
+        if source_ip is not None:
+            self.limiter.hit(SECOND_FACTOR_PER_IP, source_ip)
         self.limiter.hit(SECOND_FACTOR_PER_ACCOUNT, account_id)
         try:
             if method is TOTP:

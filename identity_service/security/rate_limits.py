@@ -49,6 +49,10 @@ OTP_SEND_PER_PHONE = Limit("otp_send_phone", 5, 3600)
 OTP_VERIFY_PER_IP = Limit("otp_verify_ip", 30, 600)
 TOKEN_PER_CLIENT = Limit("token_client", 6000, 60)
 PASSWORD_CHANGE_PER_ACCOUNT = Limit("password_change", 10, 3600)  # the current password is a secret to guess
+# NIST SP 800-63B §5.2.2: limit failed authentication attempts. Per account (identity/second_factors.py)
+# stops guessing one account's code; per source address stops one client spreading its guesses
+# over many accounts whose passwords it holds (a credential-stuffing list), 10 guesses each.
+SECOND_FACTOR_PER_IP = Limit("second_factor_ip", 30, 900)
 
 
 class RateLimiter:

@@ -191,3 +191,25 @@ class RecoveryCode(SQLModel, table=True):
     code_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     used_at: datetime | None = None
+
+
+class RegistrarRequestRecord(SQLModel, table=True):
+    """The first answer to a registrar request, keyed by (registrar client, ``request_id``).
+
+    Written in the transaction of the action it answers, so a request either changed the account
+    and is recorded here, or did neither. No PII: the body it answered is kept only as a hash.
+    No foreign key to ``clients``: like audit events, the record outlives a removed desk client.
+    """
+
+    __tablename__ = "registrar_requests"
+    __table_args__ = (UniqueConstraint("registrar_client_id", "request_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    registrar_client_id: str = Field(max_length=100)
+    request_id: str = Field(max_length=64, description="the desk's idempotency key")
+    action: str = Field(max_length=10, description="'upgrade', 'create', 'lock', 'unlock' or 'revoke'")
+    body_sha256: str = Field(max_length=64, description="SHA-256 (hex) of the canonical request body")
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    response_status: int
+    response_body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_at: datetime = Field(default_factory=utcnow)

@@ -10,7 +10,7 @@ from identity_service.identity.citizen_lock import lock_at_citizen_request
 from identity_service.identity.password_change import PasswordChangeRefused, change_password
 from identity_service.security.rate_limits import PASSWORD_CHANGE_PER_ACCOUNT, RateLimited
 from identity_service.web.account import see_other, signed_in, to_login
-from identity_service.web.account_actions import end_all_sessions, end_other_sessions
+from identity_service.web.account_actions import end_other_sessions
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
 
@@ -73,8 +73,8 @@ async def lock_submit(request: Request, background: BackgroundTasks, csrf_token:
     if confirm != "yes":
         return see_other("/account")
     services = services_of(request)
-    await run_in_threadpool(lock_at_citizen_request, services.engine, me.session.account_id)
-    deliveries = await run_in_threadpool(end_all_sessions, services, me.session.account_id, "session.ended_locked")
+    # Every session ends and every client it signed in to is told (back-channel logout), as for a desk lock.
+    deliveries = await run_in_threadpool(lock_at_citizen_request, services.account_access, me.session.account_id)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     response = render(request, "account_locked.html", {})

@@ -22,7 +22,7 @@ from identity_service.identity.second_factors import METHODS, FactorStatus, Meth
 from identity_service.identity.sms import SmsUnavailable, mask_phone
 from identity_service.oidc.authorization import Pending
 from identity_service.oidc.logout import move_session_clients
-from identity_service.security.rate_limits import RateLimited
+from identity_service.security.rate_limits import RateLimited, client_ip
 from identity_service.services import Services
 from identity_service.storage.database import session_scope
 from identity_service.web.authorize import flow_of, see_other, to_client
@@ -131,7 +131,7 @@ async def second_factor_submit(
     t = translator(locale_of(request, pending.ui_locales))
     try:
         await run_in_threadpool(services.second_factors.verify, session.account_id, chosen, code,
-                                pending.client_id)
+                                pending.client_id, client_ip(request))
     except RateLimited as exc:
         page = await _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
         page.headers["Retry-After"] = str(exc.retry_after)

@@ -99,4 +99,4 @@ def test_the_citizen_can_lock_the_account_and_the_login_page_says_how_to_unlock(
     assert refused.status_code == 403
     assert translator("en")("error.login.locked.citizen_request") in refused.text
     [locked] = _events(harness, "account.locked")
-    assert locked.details == {"reason": "citizen_request"}
+    assert (locked.details["reason"], locked.details["previous_status"]) == ("citizen_request", "active")

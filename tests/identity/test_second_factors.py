@@ -19,7 +19,7 @@ from identity_service.identity.second_factors import (
     SecondFactorService,
 )
 from identity_service.identity.sms import DevelopmentSmsSender
-from identity_service.security.rate_limits import RateLimited, RateLimiter
+from identity_service.security.rate_limits import SECOND_FACTOR_PER_IP, RateLimited, RateLimiter
 from identity_service.security.secret_box import SecretBox, SecretUnreadable
 from identity_service.storage.database import session_scope
 from identity_service.storage.memory_store import MemoryStore
@@ -142,6 +142,24 @@ def test_attempts_are_limited_per_account(service: SecondFactorService, account_
             service.verify(account_id, RECOVERY, "WRONG-CODE1")
     with pytest.raises(RateLimited):
         service.verify(account_id, RECOVERY, "WRONG-CODE1")
+
+
+def test_attempts_are_limited_per_source_address_across_accounts(
+    service: SecondFactorService, engine: Engine
+) -> None:
+    """One address holding several accounts' passwords gets 30 guesses in all, not 10 per account."""
+    accounts = [make_account(engine, make_citizen(engine), "mật-khẩu-đủ-dài-123").id
+                for _ in range(SECOND_FACTOR_PER_IP.limit // SECOND_FACTOR_PER_ACCOUNT.limit + 1)]
+    for account in accounts[:-1]:
+        for _ in range(SECOND_FACTOR_PER_ACCOUNT.limit):
+            with pytest.raises(CodeRejected):
+                service.verify(account, RECOVERY, "WRONG-CODE1", source_ip="203.0.113.7")
+    with pytest.raises(RateLimited) as limited:
+        service.verify(accounts[-1], RECOVERY, "WRONG-CODE1", source_ip="203.0.113.7")
+    assert limited.value.what == SECOND_FACTOR_PER_IP.name and limited.value.retry_after >= 1
+    # The account itself is not blocked: the same account from another address still gets its code checked.
+    with pytest.raises(CodeRejected):
+        service.verify(accounts[-1], RECOVERY, "WRONG-CODE1", source_ip="198.51.100.20")
 
 
 def test_recovery_codes_are_hashed_single_use_and_replaced_by_a_new_set(

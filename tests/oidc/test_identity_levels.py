@@ -17,6 +17,7 @@ import pyotp
 import pytest
 from sqlmodel import select
 
+from identity_service.security.rate_limits import SECOND_FACTOR_PER_IP
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, AuditEvent, Client
 from tests.harness import PASSWORD, REDIRECT_URI, Harness, pkce_pair
@@ -237,6 +238,19 @@ def test_wrong_and_replayed_totp_codes_are_refused(harness: Harness) -> None:
     replay = _second_factor_post(harness, second_factor, "totp", good)
     assert replay.status_code == 401
     assert len(_events(harness, "second_factor.failed")) == 2
+
+
+def test_second_factor_attempts_from_one_address_are_limited_with_429_and_retry_after(harness: Harness) -> None:
+    _set_level(harness, 2)
+    clock = Clock()
+    totp = _enrol_totp(harness, clock)
+    second_factor, _ = _password_then_second_factor_page(harness, acr_values=LEVEL2)
+    for _ in range(SECOND_FACTOR_PER_IP.limit):  # other accounts' attempts from this address used the window up
+        harness.services.limiter.hit(SECOND_FACTOR_PER_IP, "testclient")  # Starlette's TestClient peer address
+    limited = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
+    assert limited.status_code == 429 and "location" not in limited.headers
+    assert 1 <= int(limited.headers["retry-after"]) <= SECOND_FACTOR_PER_IP.window
+    assert _events(harness, "second_factor.succeeded") == []  # the (right) code was not even checked
 
 
 def test_sms_code_as_second_factor(harness: Harness) -> None:

@@ -2,59 +2,22 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import jwt
 import pytest
-from sqlmodel import Session
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from identity_service.storage.models import Client
 from tests.harness import ISSUER, Harness, published_key
 from tests.html_forms import form_posting_to
-from tests.live_server import free_port, serve_in_thread
+from tests.receiving_rp import ReceivingRp, receiving_rp
 
 POST_LOGOUT = "https://rp.example/logged-out"
 
 
-class ReceivingRp:
-    """A relying party's back-channel logout endpoint that records what it receives."""
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.received = threading.Event()
-        self.fail_first = 0
-
-    async def endpoint(self, request: Request) -> Response:
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return Response(status_code=503)
-        form = await request.form()
-        self.tokens.append(str(form["logout_token"]))
-        self.received.set()
-        return Response(status_code=200)
-
-
 @pytest.fixture
 def rp(harness: Harness) -> Iterator[ReceivingRp]:
-    receiver = ReceivingRp()
-    app = Starlette(routes=[Route("/backchannel", receiver.endpoint, methods=["POST"])])
-    port = free_port()
-    with serve_in_thread(app, port) as base:  # type: ignore[arg-type]
-        with Session(harness.engine) as session:
-            client = session.get(Client, harness.client_id)
-            assert client is not None
-            client.backchannel_logout_uri = f"{base}/backchannel"
-            client.post_logout_redirect_uris = [POST_LOGOUT]
-            session.add(client)
-            session.commit()
-        harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
-        harness.services.backchannel.first_delay = 0.05
+    with receiving_rp(harness, post_logout_redirect_uris=[POST_LOGOUT]) as receiver:
         yield receiver
 
 
