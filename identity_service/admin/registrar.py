@@ -241,27 +241,25 @@ async def create_at_level2(request: Request) -> Response:
         return _problem(400, "invalid_phone", str(exc))
     except AlreadyAnswered as replay:
         # The recorded answer, with whether the code was sent again now (while the account is not activated).
-        sent = await run_in_threadpool(_send_activation_code, services, replay.answer.account_id, phone)
+        sent = await run_in_threadpool(_send_activation_code, services, replay.answer.account_id)
         return _replayed(RecordedAnswer(replay.answer.status, {**replay.answer.body, "activation_code_sent": sent},
                                         replay.answer.account_id))
     except RequestIdReused as exc:
         return _reused(exc)
     except LevelGrantRefused as exc:
         return _grant_refused(exc)
-    sent = await run_in_threadpool(_send_activation_code, services, grant.account_id, phone)
+    sent = await run_in_threadpool(_send_activation_code, services, grant.account_id)
     return JSONResponse(_grant_body(body, grant, activation_code_sent=sent),
                         status_code=201, headers=_replay_headers(grant.replayed))
 
 
-def _send_activation_code(services: Services, account_id: str, phone: str) -> bool:
-    if not services.activations.pending(account_id):
-        return False
+def _send_activation_code(services: Services, account_id: str) -> bool:
+    """Text a code to the account's recorded phone while it waits for activation (never to a request's)."""
     try:
-        services.activations.send_code(account_id, phone)
+        return services.activations.send_code(account_id)
     except (SmsUnavailable, OtpError) as exc:
         log.warning("activation code not sent: %s", type(exc).__name__)
         return False
-    return True
 
 
 def _status_body(body: _Request, outcome: StatusOutcome) -> dict[str, Any]:

@@ -50,18 +50,31 @@ class Activations:
         self.hasher = hasher
         self.otp = OtpService(store, ttl=ACTIVATION_TTL, max_attempts=5, digits=8)
 
-    def pending(self, account_id: str) -> bool:
-        """True while the account has no password yet (created at a desk, not activated)."""
-        with Session(self.engine) as session:
-            account = session.get(Account, account_id)
-        return account is not None and account.password_hash == UNUSABLE_PASSWORD and account.status == "active"
+    @staticmethod
+    def _pending_account(session: Session, account_id: str) -> Account | None:
+        """The account while it has no password yet (created at a desk, not activated)."""
+        account = session.get(Account, account_id)
+        if account is None or account.password_hash != UNUSABLE_PASSWORD or account.status != "active":
+            return None
+        return account
 
-    def send_code(self, account_id: str, phone: str) -> None:
-        """Issue a code and text it; raises ``SmsUnavailable`` or ``OtpResendTooSoon``."""
-        code = self.otp.issue(_PURPOSE, account_id)
+    def send_code(self, account_id: str) -> bool:
+        """Issue a code and text it to the phone recorded on the account; False when none is pending.
+
+        Only ever the account's own phone: a request can never redirect the code elsewhere. Every send
+        is audited. Raises ``SmsUnavailable`` or ``OtpResendTooSoon``.
+        """
+        with session_scope(self.engine) as session:
+            account = self._pending_account(session, account_id)
+            if account is None:
+                return False
+            phone = account.phone
+            code = self.otp.issue(_PURPOSE, account_id)
+            record_event(session, "account.activation_code_sent", account_id=account_id)
         self.sms.send(phone, f"Tài khoản định danh điện tử mức 2 của bạn đã được tạo. Mã kích hoạt: {code} "
                              f"(hiệu lực {ACTIVATION_TTL // 3600} giờ). Không chia sẻ mã này cho bất kỳ ai.")
         log.info("activation code sent")
+        return True
 
     def activate(self, cccd: str, code: str, password: str) -> Account:
         """Check the code, then set the first password (blocking: argon2id; call from a thread)."""

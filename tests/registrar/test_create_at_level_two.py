@@ -7,7 +7,7 @@ import re
 from sqlmodel import Session, select
 
 from identity_service.identity.sms import read_outbox
-from identity_service.storage.models import LevelEvidence
+from identity_service.storage.models import AuditEvent, LevelEvidence
 from tests.factories import make_citizen
 from tests.harness import Harness
 from tests.registrar.desk import Desk, account_of, evidence_for, login
@@ -83,3 +83,19 @@ def test_create_with_a_bad_phone_is_refused(harness: Harness, desk: Desk) -> Non
     citizen = make_citizen(harness.engine)
     response = desk.post("/registrar/accounts", {**evidence_for(citizen), "phone": "12345"})
     assert response.status_code == 400 and response.json()["reason"] == "invalid_phone"
+
+
+def test_a_replay_naming_another_phone_sends_it_nothing(harness: Harness, desk: Desk) -> None:
+    """The activation code sets the password of a level-2 account: it goes only to the phone on record."""
+    citizen = make_citizen(harness.engine)
+    body = {**evidence_for(citizen), "phone": "0987654321"}
+    assert desk.post("/registrar/accounts", body).status_code == 201
+    hijack = desk.post("/registrar/accounts", {**body, "phone": "0911111111"})
+    assert hijack.status_code == 409, hijack.text
+    outbox = read_outbox(harness.services.settings.data_dir / "sms_outbox.jsonl", limit=100)
+    assert {m["phone"] for m in outbox} == {"+84987654321"}
+    with Session(harness.engine) as session:
+        account = account_of(harness, citizen.cccd)
+        sends = session.exec(select(AuditEvent).where(AuditEvent.account_id == account.id,
+                                                      AuditEvent.event == "account.activation_code_sent")).all()
+    assert len(sends) == 1
