@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.level_evidence import RegistrarRequest
@@ -129,13 +129,24 @@ class AccountAccess:
         # cut-off then ends any session the index missed (it only counts sessions started before now).
         deliveries = self.end_sessions(account_id, session_end_event(reason)) if self.end_sessions else []
         cut_off_sessions(self.store, account_id, self.session_ttl)
+        self.revoke_refresh_families(account_id, reason)
+        return deliveries
+
+    def revoke_refresh_families(self, account_id: str, reason: str, keep_sid: str | None = None) -> None:
+        """Revoke every live refresh-token family of the account, except those of session ``keep_sid``.
+
+        Families outlive their browser session (30 days against 8 hours), so ending sessions is not
+        enough: a token held by a thief would work again after an unlock or with the new password.
+        """
+        query = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, col(RefreshToken.revoked_at).is_(None))
+        if keep_sid is not None:
+            query = query.where(or_(col(RefreshToken.sid).is_(None), RefreshToken.sid != keep_sid))
         with Session(self.engine) as session:
-            families = set(session.exec(select(RefreshToken.family_id).where(
-                RefreshToken.account_id == account_id, col(RefreshToken.revoked_at).is_(None))).all())
+            families = set(session.exec(query).all())
         for family in sorted(families):
             # RFC 7009 §2.1 spirit: the access tokens issued with a refresh token go with it.
             self.refresh_tokens.revoke_family(family, reason=reason, account_id=account_id)
-        return deliveries
 
 
 class AccountNotFound(StatusChangeRefused):

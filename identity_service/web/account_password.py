@@ -49,6 +49,9 @@ async def password_submit(request: Request, background: BackgroundTasks, csrf_to
         return render(request, "account_password.html", {"errors": [t(f"error.{c}") for c in exc.codes]}, 400)
     # NIST SP 800-63B §7.1 / OWASP: a new password ends the sessions an attacker may hold.
     deliveries = await run_in_threadpool(end_other_sessions, services, me.session, "session.ended_password_changed")
+    # ...and every refresh token not of this session, including those whose browser session is long gone.
+    await run_in_threadpool(services.account_access.revoke_refresh_families, me.session.account_id,
+                            "password_changed", me.session.sid)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     return see_other("/account?done=password_changed")

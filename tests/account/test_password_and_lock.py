@@ -77,6 +77,21 @@ def test_a_changed_password_ends_the_other_sessions_and_the_old_one_fails(harnes
     assert len(_events(harness, "password.changed")) == 1
 
 
+def test_a_changed_password_revokes_refresh_tokens_that_outlived_their_session(harness: Harness) -> None:
+    """Refresh tokens live 30 days, browser sessions 8 hours: ending sessions alone would miss them."""
+    phone = new_browser(harness)
+    log_in(phone, harness.cccd)
+    old_tokens = tokens_in(phone, harness)
+    sessions = harness.services.sessions
+    sessions.end(str(phone.cookies.get(sessions.cookies.session)))  # that session expired long ago
+    harness.login()
+    mine = tokens_in(harness.client, harness)
+
+    assert _change(harness, PASSWORD, NEW_PASSWORD) == (303, "/account?done=password_changed")
+    assert refresh_status(harness, old_tokens["refresh_token"]) == (400, "invalid_grant")
+    assert refresh_status(harness, mine["refresh_token"])[0] == 200  # this device keeps its tokens
+
+
 def test_the_citizen_can_lock_the_account_and_the_login_page_says_how_to_unlock(harness: Harness) -> None:
     phone = new_browser(harness)
     log_in(phone, harness.cccd)
