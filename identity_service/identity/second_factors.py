@@ -36,7 +36,7 @@ from identity_service.identity.sms import SmsSender
 from identity_service.security.rate_limits import OTP_SEND_PER_PHONE, SECOND_FACTOR_PER_IP, Limit, RateLimiter
 from identity_service.security.secret_box import SecretBox, SecretUnreadable
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import RecoveryCode, SecondFactor, utcnow
+from identity_service.storage.models import Account, RecoveryCode, SecondFactor, utcnow
 
 TOTP_STEP_SECONDS = 30
 TOTP_DIGITS = 6
@@ -58,6 +58,15 @@ class CodeRejected(SecondFactorError):
     """Wrong, expired or already used code (one error for all: nothing to learn from it)."""
 
     code = "second_factor.invalid"
+
+
+class SecondFactorLockout(CodeRejected):
+    """This wrong code was the last one allowed: the account is now locked (NIST SP 800-63B §5.2.2).
+
+    The caller ends the account's sessions and tokens (``AccountAccess.end``) and says how to unlock.
+    """
+
+    code = "login.locked.too_many_failed_logins"
 
 
 class FactorNotFound(SecondFactorError):
@@ -225,8 +234,23 @@ class SecondFactorService:
                 raise CodeRejected("unknown method")
         except SecondFactorError:
             self._audit("second_factor.failed", account_id, client_id, method=method.name)
+            if self.limiter.should_lock(self.limiter.second_factor_failed(account_id)) and self._lock(account_id):
+                raise SecondFactorLockout("too many wrong second factors") from None
             raise
+        self.limiter.second_factor_succeeded(account_id)
         self._audit("second_factor.succeeded", account_id, client_id, method=method.name)
+
+    def _lock(self, account_id: str) -> bool:
+        """Lock an active account after the last allowed failure; False if it was not active."""
+        with session_scope(self.engine) as session:
+            locked = session.connection().execute(
+                update(Account).where(col(Account.id) == account_id, col(Account.status) == "active")
+                .values(status="locked", status_reason="too_many_failed_logins", updated_at=utcnow())
+            ).rowcount
+            if locked:
+                record_event(session, "account.locked", account_id=account_id, reason="too_many_failed_logins",
+                             factor="second")
+        return bool(locked)
 
     def _audit(self, event: str, account_id: str, client_id: str | None, **details: str) -> None:
         with session_scope(self.engine) as session:

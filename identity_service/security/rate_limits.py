@@ -17,6 +17,10 @@ from identity_service.storage.ephemeral import EphemeralStore
 _LIMITS = "rate"
 _FAILURES = "login_failures"
 _BLOCKED = "login_blocked"
+_SECOND_FACTOR_FAILURES = "second_factor_failures"
+# Kept a month, not a day: a guesser pacing itself under the per-account window (10 per 15 min)
+# must still meet the lock within 100 tries, not start afresh every morning.
+_SECOND_FACTOR_FAILURES_TTL = 30 * 24 * 3600
 
 
 def client_ip(request: Request) -> str:
@@ -82,6 +86,13 @@ class RateLimiter:
             delay = min(2 ** (failures - self.free_failures) * 15, self.max_delay)
             self.store.put(_BLOCKED, cccd, {}, delay)
         return failures
+
+    def second_factor_failed(self, account_id: str) -> int:
+        """Record a wrong second factor; returns the consecutive count (NIST SP 800-63B §5.2.2)."""
+        return self.store.incr(_SECOND_FACTOR_FAILURES, account_id, _SECOND_FACTOR_FAILURES_TTL)
+
+    def second_factor_succeeded(self, account_id: str) -> None:
+        self.store.delete(_SECOND_FACTOR_FAILURES, account_id)
 
     def should_lock(self, failures: int) -> bool:
         return failures >= self.lock_after

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.levels import LEVEL2
 from identity_service.identity.otp import OtpError
-from identity_service.identity.second_factors import METHODS, FactorStatus, Method, SecondFactorError
+from identity_service.identity.second_factors import (
+    METHODS,
+    FactorStatus,
+    Method,
+    SecondFactorError,
+    SecondFactorLockout,
+)
 from identity_service.identity.sms import SmsUnavailable, mask_phone
 from identity_service.oidc.authorization import Pending
 from identity_service.oidc.logout import move_session_clients
@@ -110,6 +116,7 @@ async def send_sms_code(request: Request, csrf_token: str = Form(""), req: str =
 @router.post("/login/second-factor")
 async def second_factor_submit(
     request: Request,
+    background: BackgroundTasks,
     csrf_token: str = Form(""),
     req: str = Form("", max_length=100),
     method: str = Form("", max_length=16),
@@ -135,6 +142,14 @@ async def second_factor_submit(
     except RateLimited as exc:
         page = await _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
         page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    except SecondFactorLockout as exc:
+        # The last allowed guess: the account is locked; every session and token of it ends now.
+        deliveries = await run_in_threadpool(services.account_access.end, session.account_id, "account_locked")
+        if deliveries:
+            background.add_task(services.backchannel.deliver, deliveries)
+        page = error_page(request, f"error.{exc.code}", 403)
+        services.sessions.clear_cookie(page)
         return page
     except SecondFactorError as exc:
         return await _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 401,

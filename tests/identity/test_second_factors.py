@@ -16,6 +16,7 @@ from identity_service.identity.second_factors import (
     SECOND_FACTOR_PER_ACCOUNT,
     TOTP,
     CodeRejected,
+    SecondFactorLockout,
     SecondFactorService,
 )
 from identity_service.identity.sms import DevelopmentSmsSender
@@ -23,7 +24,7 @@ from identity_service.security.rate_limits import SECOND_FACTOR_PER_IP, RateLimi
 from identity_service.security.secret_box import SecretBox, SecretUnreadable
 from identity_service.storage.database import session_scope
 from identity_service.storage.memory_store import MemoryStore
-from identity_service.storage.models import RecoveryCode, SecondFactor
+from identity_service.storage.models import Account, AuditEvent, RecoveryCode, SecondFactor
 from tests.factories import make_account, make_citizen
 
 KEY = "k" * 40
@@ -160,6 +161,32 @@ def test_attempts_are_limited_per_source_address_across_accounts(
     # The account itself is not blocked: the same account from another address still gets its code checked.
     with pytest.raises(CodeRejected):
         service.verify(accounts[-1], RECOVERY, "WRONG-CODE1", source_ip="198.51.100.20")
+
+
+def test_consecutive_failures_lock_the_account_and_a_success_starts_the_count_again(
+    engine: Engine, tmp_path: Path, clock: Clock, account_id: str
+) -> None:
+    """NIST SP 800-63B §5.2.2: at most 100 consecutive failures (3 here), whatever the pace."""
+    store = MemoryStore()
+    service = SecondFactorService(engine, OtpService(store), DevelopmentSmsSender(tmp_path / "outbox.jsonl"),
+                                  RateLimiter(store, lock_after=3), SecretBox(KEY), issuer_name="test", clock=clock)
+    totp = _enrolled(service, account_id, clock)
+    for _ in range(2):
+        with pytest.raises(CodeRejected):
+            service.verify(account_id, TOTP, "000000")
+    service.verify(account_id, TOTP, totp.at(clock.now))  # the count starts again
+    for _ in range(2):
+        with pytest.raises(CodeRejected) as rejected:
+            service.verify(account_id, TOTP, "000000")
+        assert not isinstance(rejected.value, SecondFactorLockout)
+    with pytest.raises(SecondFactorLockout):
+        service.verify(account_id, TOTP, "000000")
+    with session_scope(engine) as session:
+        account = session.get(Account, account_id)
+        assert account is not None and (account.status, account.status_reason) == ("locked", "too_many_failed_logins")
+        events = session.exec(select(AuditEvent).where(AuditEvent.account_id == account_id,
+                                                       AuditEvent.event == "account.locked")).all()
+    assert len(events) == 1
 
 
 def test_recovery_codes_are_hashed_single_use_and_replaced_by_a_new_set(

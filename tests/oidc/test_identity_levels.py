@@ -253,6 +253,21 @@ def test_second_factor_attempts_from_one_address_are_limited_with_429_and_retry_
     assert _events(harness, "second_factor.succeeded") == []  # the (right) code was not even checked
 
 
+def test_the_last_allowed_wrong_code_locks_the_account_and_ends_the_session(harness: Harness) -> None:
+    _set_level(harness, 2)
+    clock = Clock()
+    _enrol_totp(harness, clock)
+    harness.services.limiter.lock_after = 2  # 100 in production (NIST SP 800-63B §5.2.2)
+    second_factor, _ = _password_then_second_factor_page(harness, acr_values=LEVEL2)
+    assert _second_factor_post(harness, second_factor, "totp", "000000").status_code == 401
+    locked = _second_factor_post(harness, second_factor, "totp", "000001")
+    assert locked.status_code == 403
+    with session_scope(harness.engine) as session:
+        account = session.get(Account, _account_id(harness))
+        assert account is not None and account.status_reason == "too_many_failed_logins"
+    assert harness.client.get("/account", follow_redirects=False).headers["location"] == "/login"
+
+
 def test_sms_code_as_second_factor(harness: Harness) -> None:
     _set_level(harness, 2)
     second_factor, verifier = _password_then_second_factor_page(harness, claims=ESSENTIAL_LEVEL2)
