@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from identity_service.identity.audit import record_event
 from identity_service.identity.level_evidence import UNUSABLE_PASSWORD
 from identity_service.identity.otp import OtpError, OtpService
-from identity_service.identity.sms import SmsSender
+from identity_service.identity.sms import SmsSender, SmsUnavailable
 from identity_service.security.passwords import PasswordHasher, check_password_policy
 from identity_service.storage.database import session_scope
 from identity_service.storage.ephemeral import EphemeralStore
@@ -75,6 +75,21 @@ class Activations:
                              f"(hiệu lực {ACTIVATION_TTL // 3600} giờ). Không chia sẻ mã này cho bất kỳ ai.")
         log.info("activation code sent")
         return True
+
+    def resend(self, cccd: str) -> None:
+        """Text a new code to the phone on record if ``cccd``'s account waits for activation.
+
+        Says nothing either way (no enumeration); a code burnt by someone else's wrong guesses is
+        replaced this way without a trip back to the desk. Blocking: call from a thread.
+        """
+        with Session(self.engine) as session:
+            account_id = session.exec(select(Account.id).where(Account.cccd == cccd)).first()
+        if account_id is None:
+            return
+        try:
+            self.send_code(account_id)
+        except (OtpError, SmsUnavailable) as exc:
+            log.info("activation code not re-sent: %s", type(exc).__name__)
 
     def activate(self, cccd: str, code: str, password: str) -> Account:
         """Check the code, then set the first password (blocking: argon2id; call from a thread)."""

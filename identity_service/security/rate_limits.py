@@ -57,6 +57,7 @@ PASSWORD_CHANGE_PER_ACCOUNT = Limit("password_change", 10, 3600)  # the current 
 # stops guessing one account's code; per source address stops one client spreading its guesses
 # over many accounts whose passwords it holds (a credential-stuffing list), 10 guesses each.
 SECOND_FACTOR_PER_IP = Limit("second_factor_ip", 30, 900)
+ACTIVATION_RESEND_PER_CCCD = Limit("activation_resend_cccd", 3, 3600)
 
 
 class RateLimiter:

@@ -13,7 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.activation import ActivationFailed, ActivationWeakPassword
-from identity_service.security.rate_limits import OTP_VERIFY_PER_IP, RateLimited, client_ip
+from identity_service.security.rate_limits import (
+    ACTIVATION_RESEND_PER_CCCD,
+    ENROLL_PER_IP,
+    OTP_VERIFY_PER_IP,
+    RateLimited,
+    client_ip,
+)
 from identity_service.services import Services
 
 router = APIRouter(prefix="/api/activation", tags=["Enrollment"])
@@ -23,6 +29,10 @@ class Activate(BaseModel):
     cccd: str = Field(max_length=12, min_length=12, description="12-digit personal identification number")
     code: str = Field(max_length=16, min_length=1, description="The activation code received by SMS")
     password: str = Field(max_length=1024, min_length=1, description="The password the citizen chooses")
+
+
+class ResendCode(BaseModel):
+    cccd: str = Field(max_length=12, min_length=12, description="12-digit personal identification number")
 
 
 class Activated(BaseModel):
@@ -53,3 +63,25 @@ async def activate(body: Activate, request: Request) -> Response:
     except ActivationFailed as exc:
         return _problem(400, exc.code, "The activation code is wrong or expired", request)
     return JSONResponse({"level": account.level, "status": account.status}, status_code=201)
+
+
+@router.post("/code", status_code=202,
+             summary="Send a new activation code to the phone recorded at the desk",
+             description="Always 202 whether or not an activation is pending for the number (no enumeration). "
+                         "The code goes only to the phone the registration desk recorded, never to one given here. "
+                         "Limited per number and per address (429 + Retry-After).")
+async def resend_code(body: ResendCode, request: Request) -> Response:
+    services: Services = request.app.state.services
+
+    def _resend() -> None:
+        services.limiter.hit(ENROLL_PER_IP, client_ip(request))
+        services.limiter.hit(ACTIVATION_RESEND_PER_CCCD, body.cccd)
+        services.activations.resend(body.cccd)
+
+    try:
+        await run_in_threadpool(_resend)
+    except RateLimited as exc:
+        response = _problem(429, exc.code, "Too many attempts", request)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return JSONResponse({"status": "accepted"}, status_code=202)

@@ -99,3 +99,29 @@ def test_a_replay_naming_another_phone_sends_it_nothing(harness: Harness, desk: 
         sends = session.exec(select(AuditEvent).where(AuditEvent.account_id == account.id,
                                                       AuditEvent.event == "account.activation_code_sent")).all()
     assert len(sends) == 1
+
+
+def test_a_burnt_activation_code_is_replaced_by_a_resend_to_the_phone_on_record(harness: Harness, desk: Desk) -> None:
+    citizen = make_citizen(harness.engine)
+    assert desk.post("/registrar/accounts", {**evidence_for(citizen), "phone": "0987654321"}).status_code == 201
+    for _ in range(5):  # someone else's wrong guesses burn the code
+        harness.client.post("/api/activation",
+                            json={"cccd": citizen.cccd, "code": "00000000", "password": NEW_PASSWORD})
+    burnt = _activation_code(harness)
+    assert harness.client.post("/api/activation", json={"cccd": citizen.cccd, "code": burnt,
+                                                        "password": NEW_PASSWORD}).status_code == 400
+    store = harness.services.store
+    for key in store.scan("otp_cooldown"):  # the 60 s resend cooldown is not under test here
+        store.delete("otp_cooldown", key)
+    unknown = harness.client.post("/api/activation/code", json={"cccd": make_citizen(harness.engine).cccd})
+    resent = harness.client.post("/api/activation/code", json={"cccd": citizen.cccd})
+    assert unknown.status_code == resent.status_code == 202  # the same answer: nothing to enumerate
+    fresh = _activation_code(harness)
+    assert fresh != burnt
+    activated = harness.client.post("/api/activation", json={"cccd": citizen.cccd, "code": fresh,
+                                                             "password": NEW_PASSWORD})
+    assert activated.status_code == 201, activated.text
+    for _ in range(3):
+        harness.client.post("/api/activation/code", json={"cccd": citizen.cccd})
+    limited = harness.client.post("/api/activation/code", json={"cccd": citizen.cccd})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
