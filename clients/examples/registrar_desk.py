@@ -83,7 +83,7 @@ def read_chip(registry_csv: Path, cccd: str) -> ChipCard | None:
     return None
 
 
-def level2_evidence(card: ChipCard, request_id: str | None = None,
+def level2_evidence(card: ChipCard, phone: str, request_id: str | None = None,
                     verified_at: datetime | None = None) -> dict[str, Any]:
     """The body of ``POST /registrar/level2`` for a card checked in person at ``verified_at`` (now)."""
     return {
@@ -96,12 +96,17 @@ def level2_evidence(card: ChipCard, request_id: str | None = None,
         "face_check": "match",
         "fingerprint_check": "match",
         "verified_at": (verified_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        # The number the citizen confirms at the desk; another than the account's resets its credentials.
+        "phone": phone,
     }
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Raise an enrolled account to level 2 (registrar API).")
     parser.add_argument("cccd", help="the citizen's 12-digit number (the account must exist and be active)")
+    parser.add_argument("--phone", required=True,
+                        help="the mobile number the citizen confirms at the desk (if it is not the account's, the "
+                             "account's password and second factors are reset and a new activation code is sent)")
     parser.add_argument("--issuer", default=os.environ.get("IDENTITY_ISSUER", "http://localhost:8000"))
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDENTITY_DATA_DIR", "data")))
     parser.add_argument("--client-id", help="registrar client (default: the demo desk)")
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no card for this number in the demo registry: pass --card-number and --card-expiry", file=sys.stderr)
         return 2
     desk = Desk(args.issuer.rstrip("/"), client_id, json.loads(key_file.read_text()), args.officer_id, args.desk_id)
-    body = level2_evidence(card, args.request_id, args.verified_at)
+    body = level2_evidence(card, args.phone, args.request_id, args.verified_at)
     print(f"request_id {body['request_id']}  verified_at {body['verified_at']}")
     response = desk.post(LEVEL2_PATH, body)
     print(f"HTTP {response.status_code}" + (" (replayed)" if response.headers.get("idempotent-replayed") else ""))

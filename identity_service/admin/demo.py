@@ -162,7 +162,7 @@ def _raise_to_level2(engine: Engine, citizen: Citizen) -> None:
         return
     request = RegistrarRequest(DEMO_REGISTRAR_ID, "demo", "demo", f"demo-seed-level2-{citizen.cccd}")
     try:
-        LevelTwoRegistrations(engine).upgrade(citizen.cccd, demo_chip_evidence(citizen), request)
+        LevelTwoRegistrations(engine).upgrade(citizen.cccd, account.phone, demo_chip_evidence(citizen), request)
     except LevelGrantRefused:
         # The registry row changed since the demo was seeded (e.g. an imported file): keep level 1.
         return

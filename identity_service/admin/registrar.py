@@ -81,10 +81,15 @@ class LevelTwoEvidence(_Request):
     fingerprint_check: str = Field(max_length=10, description="Result of the fingerprint comparison; only `match` "
                                                               "is accepted.")
     verified_at: AwareDatetime = Field(description="When the in-person check was done (at most 24 h ago).")
+    phone: str = Field(max_length=32, description="The mobile number the citizen confirms at the desk. For an "
+                                                  "upgrade that differs from the account's, the credentials chosen "
+                                                  "online are not trusted with level 2: the phone is replaced, the "
+                                                  "password and second factors are cleared, every session ends and "
+                                                  "an activation code is sent to this phone.")
 
 
 class CreateLevelTwoAccount(LevelTwoEvidence):
-    phone: str = Field(max_length=32, description="The citizen's mobile number; the activation code is sent there.")
+    """The same evidence for a citizen who never enrolled; the activation code goes to ``phone``."""
 
 
 class StatusChange(_Request):
@@ -196,28 +201,39 @@ def _reused(exc: RequestIdReused) -> Response:
 @router.post("/level2", summary="Raise an account to level 2 after the in-person check",
              description=_AUTH_NOTE + "The chip data must agree with the population registry (card number and "
              "expiry, card valid and not expired, person alive); face and fingerprint checks must be `match`. "
-             "Writes one evidence row and one audit event.", openapi_extra=_openapi(LevelTwoEvidence))
-async def raise_to_level2(request: Request) -> Response:
+             "Writes one evidence row and one audit event. If `phone` differs from the account's, the credentials "
+             "chosen online are reset (`credentials_reset: true`): see `phone`.",
+             openapi_extra=_openapi(LevelTwoEvidence))
+async def raise_to_level2(request: Request, background: BackgroundTasks) -> Response:
     checked = await _authenticated(request, LevelTwoEvidence)
     if isinstance(checked, Response):
         return checked
     caller, body = checked
     services: Services = request.app.state.services
-    idempotency: IdempotentRequest[LevelGrant] = _idempotent(caller, body, "upgrade", 200,
-                                                             lambda grant: _grant_body(body, grant))
+    idempotency: IdempotentRequest[LevelGrant] = _idempotent(
+        caller, body, "upgrade", 200, lambda grant: _grant_body(body, grant, credentials_reset=grant.credentials_reset))
     try:
-        grant = await run_in_threadpool(services.level_two.upgrade, body.cccd, _evidence(body),
+        phone = normalise_phone(body.phone)
+        grant = await run_in_threadpool(services.level_two.upgrade, body.cccd, phone, _evidence(body),
                                         _desk_request(caller, body), idempotency)
+    except InvalidPhone as exc:
+        return _problem(400, "invalid_phone", str(exc))
     except AlreadyAnswered as replay:
         return _replayed(replay.answer)
     except RequestIdReused as exc:
         return _reused(exc)
     except LevelGrantRefused as exc:
         return _grant_refused(exc)
-    if not grant.replayed:
-        # Sessions and tokens issued at level 1 stay level 1 (their acr); nothing to end here.
-        log.info("account raised to level 2 by a registrar")
-    return JSONResponse(_grant_body(body, grant), headers=_replay_headers(grant.replayed))
+    answer = _grant_body(body, grant, credentials_reset=grant.credentials_reset)
+    if grant.credentials_reset and not grant.replayed:
+        # Whoever chose the online password loses every session and token with it.
+        deliveries = await run_in_threadpool(services.account_access.end, grant.account_id, "credentials_reset")
+        if deliveries:
+            background.add_task(services.backchannel.deliver, deliveries)
+        answer["activation_code_sent"] = await run_in_threadpool(_send_activation_code, services, grant.account_id)
+    # Otherwise sessions and tokens issued at level 1 stay level 1 (their acr); nothing to end.
+    log.info("account raised to level 2 by a registrar")
+    return JSONResponse(answer, headers=_replay_headers(grant.replayed))
 
 
 @router.post("/accounts", status_code=201, summary="Create an account at level 2 for a citizen who never enrolled",

@@ -17,12 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.registrar_requests import IdempotentRequest
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import Account, Citizen, LevelEvidence, utcnow
+from identity_service.storage.models import Account, Citizen, LevelEvidence, RecoveryCode, SecondFactor, utcnow
 
 UNUSABLE_PASSWORD = "!activation-pending"  # no hash verifies against it (passlib refuses the format)
 MAX_EVIDENCE_AGE = timedelta(hours=24)
@@ -80,6 +80,7 @@ class LevelGrant:
     level: int
     level_verified_at: datetime
     replayed: bool = False
+    credentials_reset: bool = False
 
 
 def _utc(value: datetime) -> datetime:
@@ -130,14 +131,21 @@ class LevelTwoRegistrations:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def upgrade(self, cccd: str, evidence: InPersonEvidence, request: RegistrarRequest,
+    def upgrade(self, cccd: str, phone: str, evidence: InPersonEvidence, request: RegistrarRequest,
                 idempotency: IdempotentRequest[LevelGrant] | None = None) -> LevelGrant:
         """Raise an existing active account to level 2 (or renew its verification).
+
+        ``phone`` is the number the citizen confirms at the desk. Online enrolment checked only data
+        that is not secret (number, name, birth date) and an SMS to *some* phone, so an impostor may
+        hold the level-1 account: when the phones differ, the credentials chosen online are not
+        trusted with level 2. The phone becomes the confirmed one, the password and every second
+        factor are cleared (``credentials_reset``), and the citizen activates the account again with
+        a code sent to the confirmed phone; the caller ends the account's sessions and tokens.
 
         With ``idempotency`` the answer is recorded with the grant; a replay raises ``AlreadyAnswered``
         and a reused ``request_id`` ``RequestIdReused`` (:mod:`~identity_service.identity.registrar_requests`).
         """
-        return self._grant("upgrade", cccd, evidence, request, None, idempotency)
+        return self._grant("upgrade", cccd, evidence, request, phone, idempotency)
 
     def create(self, cccd: str, phone: str, evidence: InPersonEvidence, request: RegistrarRequest,
                idempotency: IdempotentRequest[LevelGrant] | None = None) -> LevelGrant:
@@ -155,8 +163,8 @@ class LevelTwoRegistrations:
                 if replay is not None:
                     return replay
                 citizen = check_evidence(session.get(Citizen, cccd), evidence)
-                account = self._account_for(session, action, citizen, phone)
-                grant = self._record(session, action, account, evidence, request)
+                account, reset = self._account_for(session, action, citizen, phone)
+                grant = self._record(session, action, account, evidence, request, credentials_reset=reset)
                 if idempotency is not None:
                     idempotency.record(session, account.id, grant)
                 return grant
@@ -181,7 +189,9 @@ class LevelTwoRegistrations:
             raise GrantConflict("request_id_reused", "This request_id was used for a different request.")
         return LevelGrant(row.id, row.account_id, row.action, 2, _utc(row.verified_at), replayed=True)
 
-    def _account_for(self, session: Session, action: str, citizen: Citizen, phone: str | None) -> Account:
+    def _account_for(self, session: Session, action: str, citizen: Citizen,
+                     phone: str | None) -> tuple[Account, bool]:
+        """The account to grant level 2 to, and whether its credentials were reset."""
         # FOR UPDATE (PostgreSQL): a lock or a second grant for the account waits for this one.
         account = session.exec(select(Account).where(Account.cccd == citizen.cccd).with_for_update()).first()
         if action == "create":
@@ -190,15 +200,18 @@ class LevelTwoRegistrations:
             account = Account(cccd=citizen.cccd, phone=phone or "", password_hash=UNUSABLE_PASSWORD, level=1)
             session.add(account)
             session.flush()
-            return account
+            return account, False
         if account is None:
             raise AccountNotFound("account_not_found", "No account exists for this number.")
         if account.status != "active":
             raise GrantConflict("account_not_active", f"The account is {account.status}; unlock it first.")
-        return account
+        if phone is not None and phone != account.phone:
+            _reset_credentials(session, account, phone)
+            return account, True
+        return account, False
 
     def _record(self, session: Session, action: str, account: Account, evidence: InPersonEvidence,
-                request: RegistrarRequest) -> LevelGrant:
+                request: RegistrarRequest, credentials_reset: bool = False) -> LevelGrant:
         previous = account.level
         account.level = 2
         account.level_verified_at = _utc(evidence.verified_at)
@@ -215,4 +228,14 @@ class LevelTwoRegistrations:
         record_event(session, event, account_id=account.id, client_id=request.client_id, level=2,
                      previous_level=None if action == "create" else previous, evidence_id=row.id,
                      request_id=request.request_id, officer_id=request.officer_id, desk_id=request.desk_id)
-        return LevelGrant(row.id, account.id, action, 2, _utc(evidence.verified_at))
+        return LevelGrant(row.id, account.id, action, 2, _utc(evidence.verified_at),
+                          credentials_reset=credentials_reset)
+
+
+def _reset_credentials(session: Session, account: Account, confirmed_phone: str) -> None:
+    """The desk's phone replaces the online one; nothing chosen online survives (see ``upgrade``)."""
+    account.phone = confirmed_phone
+    account.password_hash = UNUSABLE_PASSWORD
+    session.execute(delete(SecondFactor).where(col(SecondFactor.account_id) == account.id))
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.account_id) == account.id))
+    record_event(session, "account.credentials_reset", account_id=account.id, reason="phone_differs_at_desk")

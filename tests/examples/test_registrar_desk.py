@@ -48,8 +48,8 @@ def test_the_desk_example_raises_an_enrolled_account_to_level_two(
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and "d" in json.loads(key_file.read_text())
 
     checked_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    args = [citizen.cccd, "--issuer", provider.base_url, "--data-dir", str(data_dir), "--request-id",
-            "desk-example-0001", "--verified-at", checked_at]
+    args = [citizen.cccd, "--phone", "0912345678", "--issuer", provider.base_url, "--data-dir", str(data_dir),
+            "--request-id", "desk-example-0001", "--verified-at", checked_at]
     assert registrar_desk.main(args) == 0, capsys.readouterr()
     account = _account(provider, citizen.cccd)
     assert account.level == 2 and account.level_verified_at is not None
@@ -73,7 +73,7 @@ def test_a_card_that_is_not_the_registrys_is_refused(provider: Provider, capsys:
     citizen = make_citizen(provider.engine)
     make_account(provider.engine, citizen, PASSWORD)
     data_dir = _demo_data_dir(provider, citizen)
-    wrong = [citizen.cccd, "--issuer", provider.base_url, "--data-dir", str(data_dir),
+    wrong = [citizen.cccd, "--phone", "0912345678", "--issuer", provider.base_url, "--data-dir", str(data_dir),
              "--card-number", "000000000000", "--card-expiry", citizen.card_expiry.isoformat()]
     assert registrar_desk.main(wrong) == 1
     assert '"card_number_mismatch"' in capsys.readouterr().out

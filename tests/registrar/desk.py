@@ -83,6 +83,7 @@ def evidence_for(citizen: Citizen, **overrides: Any) -> dict[str, Any]:
         "card_number": citizen.card_number, "card_expiry": citizen.card_expiry.isoformat(),
         "face_check": "match", "fingerprint_check": "match",
         "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "phone": "+84912345678",  # the phone tests.factories gives every account: confirmed at the desk
     }
     body.update(overrides)
     return body

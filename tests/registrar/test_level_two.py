@@ -9,9 +9,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import AuditEvent, Citizen, LevelEvidence
+from identity_service.identity.sms import read_outbox
+from identity_service.storage.models import AuditEvent, Citizen, LevelEvidence, RecoveryCode
 from tests.harness import Harness
-from tests.registrar.desk import Desk, account_of, citizen_of, evidence_for
+from tests.registrar.desk import Desk, account_of, citizen_of, evidence_for, login
 
 
 def _evidence_rows(harness: Harness, account_id: str) -> list[LevelEvidence]:
@@ -115,3 +116,36 @@ def test_malformed_cccd_names_the_wrong_part(harness: Harness, desk: Desk) -> No
     response = desk.post("/registrar/level2", evidence_for(citizen_of(harness), cccd="999000000001"))
     assert response.status_code == 400
     assert response.json()["reason"] == "invalid_cccd" and response.json()["part"]
+
+
+def test_a_phone_the_citizen_does_not_confirm_resets_what_was_chosen_online(harness: Harness, desk: Desk) -> None:
+    """An impostor who enrolled online with someone's data and their own phone gains nothing at level 2."""
+    code, verifier = harness.obtain_code()  # logged in, with a refresh token
+    tokens = harness.exchange(code, verifier).json()  # type: ignore[attr-defined]
+    account = account_of(harness)
+    harness.services.second_factors.generate_recovery_codes(account.id)
+
+    response = desk.post("/registrar/level2", evidence_for(citizen_of(harness), phone="0987654321"))
+    assert response.status_code == 200, response.text
+    assert response.json()["credentials_reset"] is True and response.json()["activation_code_sent"] is True
+    account = account_of(harness)
+    assert (account.level, account.phone) == (2, "+84987654321")
+    assert login(harness).status_code == 401  # the online password is gone
+    assert harness.client.get("/account", follow_redirects=False).headers["location"] == "/login"
+    refreshed = harness.client.post("/token", data={"grant_type": "refresh_token",
+                                                    "refresh_token": tokens["refresh_token"]},
+                                    auth=(harness.client_id, harness.client_secret))
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    with Session(harness.engine) as session:
+        assert session.exec(select(RecoveryCode).where(RecoveryCode.account_id == account.id)).all() == []
+    [sent] = read_outbox(harness.services.settings.data_dir / "sms_outbox.jsonl", limit=1)
+    assert sent["phone"] == "+84987654321"  # the activation code goes to the confirmed phone only
+    assert len(_events(harness, account.id, "account.credentials_reset")) == 1
+
+
+def test_the_phone_on_record_keeps_the_credentials(harness: Harness, desk: Desk) -> None:
+    harness.login()
+    response = desk.post("/registrar/level2", evidence_for(citizen_of(harness)))  # the account's own phone
+    assert response.status_code == 200 and response.json()["credentials_reset"] is False
+    assert "activation_code_sent" not in response.json()
+    assert harness.client.get("/account", follow_redirects=False).status_code == 200
