@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from identity_service.storage.database import session_scope
 from identity_service.identity.sms import read_outbox
+from identity_service.storage.database import session_scope
 from identity_service.storage.models import AuditEvent, Citizen, LevelEvidence, RecoveryCode
 from tests.harness import Harness
 from tests.registrar.desk import Desk, account_of, citizen_of, evidence_for, login
