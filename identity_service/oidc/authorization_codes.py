@@ -11,7 +11,7 @@ from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from identity_service.storage.ephemeral import EphemeralStore
+from identity_service.storage.ephemeral import EphemeralStore, Put
 
 _CODES = "code"
 _USED = "code_used"
@@ -72,9 +72,10 @@ def take_code(store: EphemeralStore, code: str) -> AuthorizationCode | None:
     return AuthorizationCode(code_hash=key, **data)
 
 
-def remember_tokens_from_code(store: EphemeralStore, code_hash: str, access_token_jti: str,
-                              family: str | None) -> None:
-    store.put(_USED, code_hash, {"access_token_jti": access_token_jti, "family": family}, _USED_MEMORY_SECONDS)
+def tokens_from_code(code_hash: str, access_token_jti: str, family: str | None) -> Put:
+    """The used-code record naming what was issued from it (stored with the token response's other
+    records), so that a replay can revoke them."""
+    return Put(_USED, code_hash, {"access_token_jti": access_token_jti, "family": family}, _USED_MEMORY_SECONDS)
 
 
 def used_code_record(store: EphemeralStore, code: str) -> dict[str, Any] | None:
