@@ -95,7 +95,8 @@ class TokenIssuer:
 
         ``family`` ties it to the refresh-token family it came with: revoking the family revokes it.
         """
-        now = int(time.time())
+        issued_at = time.time()  # in the record, to the microsecond: a cut-off voids exactly the earlier tokens
+        now = int(issued_at)
         jti = secrets.token_urlsafe(16) + (_FAMILY_SEPARATOR + family if family else "")
         claims = {
             "iss": self._settings.issuer,
@@ -113,20 +114,23 @@ class TokenIssuer:
         }
         token = self._sign(claims, self._settings.access_token_alg, "at+jwt")
         record = Put(ACCESS_TOKENS, jti, {"account_id": ctx.account_id, "client_id": client.client_id, "scope": scope,
-                                          "sid": ctx.sid, "family": family, "exp": claims["exp"]},
+                                          "sid": ctx.sid, "family": family, "exp": claims["exp"],
+                                          "issued_at": issued_at},
                      self._settings.access_token_ttl)
         return IssuedAccessToken(token, jti, record)
 
     def client_access_token(self, client: Client, scope: str) -> IssuedAccessToken:
         """A token for the client itself (client_credentials): ``sub`` is the client, no citizen."""
-        now = int(time.time())
+        issued_at = time.time()
+        now = int(issued_at)
         jti = secrets.token_urlsafe(16)
         claims = {"iss": self._settings.issuer, "sub": client.client_id, "aud": client.client_id,
                   "client_id": client.client_id, "scope": scope, "iat": now,
                   "exp": now + self._settings.access_token_ttl, "jti": jti}
         token = self._sign(claims, self._settings.access_token_alg, "at+jwt")
         record = Put(ACCESS_TOKENS, jti, {"account_id": None, "client_id": client.client_id, "scope": scope,
-                                          "sid": None, "family": None, "exp": claims["exp"]},
+                                          "sid": None, "family": None, "exp": claims["exp"],
+                                          "issued_at": issued_at},
                      self._settings.access_token_ttl)
         return IssuedAccessToken(token, jti, record)
 
@@ -224,7 +228,8 @@ class TokenIssuer:
         record, cutoff, *family_revoked = values
         if record is None:
             return None
-        if cutoff is not None and int(claims["iat"]) <= float(cutoff["at"]):
+        # A record written before issued_at existed falls back to iat (whole seconds: errs on revoking).
+        if cutoff is not None and float(record.get("issued_at", claims["iat"])) <= float(cutoff["at"]):
             return None
         if any(marker is not None for marker in family_revoked):
             return None
