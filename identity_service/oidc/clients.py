@@ -63,7 +63,8 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
 
 
 def find_client(engine: Engine, client_id: str) -> OAuthClient | None:
-    if not client_id or len(client_id) > 100:
+    # PostgreSQL text cannot hold NUL: such an id names no client (and must not become a 500).
+    if not client_id or len(client_id) > 100 or "\x00" in client_id:
         return None
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Client, client_id)
