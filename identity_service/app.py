@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await services.aclose()
+        services.close()
 
     app = FastAPI(
         title="identity_service",

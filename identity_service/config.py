@@ -60,8 +60,6 @@ class Settings(BaseSettings):
     enrollment_ttl: int = 900
     login_request_ttl: int = 900
     db_pool_size: int = 20
-    # A second, asyncio pool (PostgreSQL only) for the account reads of userinfo and introspection.
-    db_async_pool_size: int = Field(default=10, ge=1)
     client_cache_ttl: float = Field(default=10.0, ge=0)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"

@@ -28,7 +28,7 @@ from identity_service.security.keys import KeyRing, ensure_development_key, gene
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
 from identity_service.security.secret_box import SecretBox
-from identity_service.storage.database import AsyncDatabase, make_engine
+from identity_service.storage.database import make_engine
 from identity_service.storage.ephemeral import EphemeralStore, make_store
 from identity_service.web.sessions import CookieNames, SessionManager
 
@@ -55,16 +55,9 @@ class Services:
     level_two: LevelTwoRegistrations
     activations: Activations
     account_access: AccountAccess
-    async_db: AsyncDatabase | None = None
 
     def close(self) -> None:
         self.engine.dispose()
-
-    async def aclose(self) -> None:
-        """Close the asyncio pool (from the application's event loop), then the blocking one."""
-        if self.async_db is not None:
-            await self.async_db.dispose()
-        self.close()
 
 
 def _local_secret(path: Path, nbytes: int = 32) -> str:
@@ -97,9 +90,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         parallelism=settings.argon2_parallelism,
     )
     limiter = RateLimiter(store)
-    # The same database through psycopg's asyncio interface, for the async handlers' reads.
-    async_db = AsyncDatabase.for_url(engine.url.render_as_string(hide_password=False), settings.db_async_pool_size)
-    accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter, async_db=async_db)
+    accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter)
     issuer = TokenIssuer(settings, keys, store, salt)
     refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
                                        settings.access_token_ttl)
@@ -117,5 +108,5 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         backchannel=BackchannelLogout(settings, keys), limiter=limiter, second_factors=second_factors,
         acr=AcrValues(settings.acr_level1, settings.acr_level2),
         level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
-        account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl), async_db=async_db,
+        account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
     )

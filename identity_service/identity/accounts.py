@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import anyio.to_thread
 from sqlalchemy import Table, bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
@@ -16,7 +14,7 @@ from identity_service.identity.cccd import InvalidCccd, parse_cccd
 from identity_service.oidc.tokens import TokenSubject
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
-from identity_service.storage.database import AsyncDatabase, session_scope, single_statement
+from identity_service.storage.database import session_scope, single_statement
 from identity_service.storage.models import Account, Citizen
 
 _ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
@@ -44,7 +42,6 @@ class AccountService:
     engine: Engine
     hasher: PasswordHasher
     limiter: RateLimiter | None = None
-    async_db: AsyncDatabase | None = None
 
     def __post_init__(self) -> None:
         self._lookups = single_statement(self.engine)  # one round trip per read (storage/database.py)
@@ -97,22 +94,9 @@ class AccountService:
         userinfo and introspection request reads it, so that locking takes effect at once)."""
         with self._lookups.connect() as connection:
             row = connection.execute(_SUBJECT, {"account_id": account_id}).first()
-        return _subject(row)
-
-    async def load_subject_async(self, account_id: str) -> TokenSubject | None:
-        """:meth:`load_subject` for async handlers: on the event loop with PostgreSQL's asyncio driver,
-        in a worker thread otherwise (SQLite)."""
-        if self.async_db is None:
-            return await anyio.to_thread.run_sync(self.load_subject, account_id)
-        async with self.async_db.engine().connect() as connection:
-            row = (await connection.execute(_SUBJECT, {"account_id": account_id})).first()
-        return _subject(row)
-
-
-def _subject(row: Any) -> TokenSubject | None:
-    if row is None:
-        return None
-    width = len(_ACCOUNTS.columns)
-    account = Account(**dict(zip(_ACCOUNTS.columns.keys(), row[:width], strict=True)))
-    citizen = Citizen(**dict(zip(_CITIZENS.columns.keys(), row[width:], strict=True)))
-    return TokenSubject(account=account, citizen=citizen)
+        if row is None:
+            return None
+        width = len(_ACCOUNTS.columns)
+        account = Account(**dict(zip(_ACCOUNTS.columns.keys(), row[:width], strict=True)))
+        citizen = Citizen(**dict(zip(_CITIZENS.columns.keys(), row[width:], strict=True)))
+        return TokenSubject(account=account, citizen=citizen)

@@ -4,7 +4,7 @@
 A resource server introspects access tokens (JWTs) far more often than anything else. For those the
 token is looked up before authlib runs: signature and claims on the CPU, its record, its family's
 revocation marker and its (client, subject) cut-off in one pipelined round trip, and whether the
-account is still active (one SQL read, on the event loop on PostgreSQL). authlib then runs offline on the event
+account is still active (one SQL read in the threadpool). authlib then runs offline on the event
 loop with that result: client authentication from the cached registration, permission (a client
 introspects only its own tokens) and the payload. Anything else — refresh tokens, a type hint that
 asks for them, ``private_key_jwt``, an uncached client — runs entirely in the threadpool as before.
@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from identity_service.oidc.offline import StorageNeeded
 from identity_service.oidc.token import guarded, read_form
-from identity_service.oidc.token_introspection import FoundToken, access_token_found
+from identity_service.oidc.token_introspection import FoundToken, access_token_found, account_active
 from identity_service.services import Services
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -40,8 +40,7 @@ async def introspect(request: Request) -> Response:
         state = await services.issuer.verify_access_token(token)
         if state is not None:
             account_id = state.record.get("account_id")
-            subject = None if account_id is None else await services.accounts.load_subject_async(str(account_id))
-            active = account_id is None or (subject is not None and subject.account.status == "active")
+            active = account_id is None or await run_in_threadpool(account_active, services.oauth, account_id)
             found = access_token_found(state, active)
         try:
             return guarded(services.oauth.endpoint_response, "introspection", http_request, True, found)

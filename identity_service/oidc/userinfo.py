@@ -2,8 +2,7 @@
 
 On the event loop: the token's signature and claims on the CPU, its record, family marker and cut-off
 in one pipelined round trip (:meth:`TokenIssuer.verify_access_token`); then the account and its
-registry entry, one SQL read (read every time, so that locking takes effect at once): on the event
-loop with PostgreSQL's asyncio driver, in the threadpool on SQLite.
+registry entry, one SQL read in the threadpool (read every time, so that locking takes effect at once).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.oidc.claims import user_claims
@@ -31,7 +31,7 @@ async def _claims_for(services: Services, token: str) -> dict[str, Any] | None:
     state = await services.issuer.verify_access_token(token)
     if state is None or state.record.get("account_id") is None:  # a client_credentials token has no citizen
         return None
-    subject = await services.accounts.load_subject_async(str(state.record["account_id"]))
+    subject = await run_in_threadpool(services.accounts.load_subject, str(state.record["account_id"]))
     if subject is None or subject.account.status != "active":
         return None
     released = user_claims(subject.account, subject.citizen, set(str(state.record["scope"]).split()))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 
@@ -62,46 +58,3 @@ def single_statement(engine: Engine) -> Engine:
     Make it once (in a constructor): each call makes a new engine proxy.
     """
     return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-class AsyncDatabase:
-    """PostgreSQL through psycopg's asyncio interface, for the few statements async handlers run on the
-    event loop (userinfo's and introspection's account read): no threadpool hop. Autocommit, like
-    :func:`single_statement`: each statement is its own round trip.
-
-    An asyncio connection belongs to the loop that opened it. The first loop that asks gets the pool
-    (``pool_size`` connections, no overflow, as :func:`make_engine`); a server has only that one. Any
-    other loop (a test client started without its context manager) gets unpooled connections, opened
-    and closed within each use, so none is left behind on a loop that has gone.
-    """
-
-    def __init__(self, url: str, pool_size: int) -> None:
-        self._url = url
-        self._pool_size = pool_size
-        self._home: tuple[asyncio.AbstractEventLoop, AsyncEngine] | None = None
-        self._strays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
-
-    @staticmethod
-    def for_url(url: str, pool_size: int) -> AsyncDatabase | None:
-        """PostgreSQL (psycopg 3) only; SQLite keeps the threadpool."""
-        return AsyncDatabase(url, pool_size) if url.startswith("postgresql+psycopg://") else None
-
-    def engine(self) -> AsyncEngine:
-        loop = asyncio.get_running_loop()
-        if self._home is None:
-            self._home = (loop, create_async_engine(
-                self._url, pool_size=self._pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800,
-                pool_use_lifo=True, isolation_level="AUTOCOMMIT"))
-        if self._home[0] is loop:
-            return self._home[1]
-        stray = self._strays.get(loop)
-        if stray is None:
-            stray = self._strays[loop] = create_async_engine(self._url, poolclass=NullPool,
-                                                             isolation_level="AUTOCOMMIT")
-        return stray
-
-    async def dispose(self) -> None:
-        """Close the pool (from the loop that owns it: the application's shutdown)."""
-        if self._home is not None and self._home[0] is asyncio.get_running_loop():
-            await self._home[1].dispose()
-            self._home = None
