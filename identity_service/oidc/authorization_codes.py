@@ -65,10 +65,13 @@ def save_code(store: EphemeralStore, code: str, record: AuthorizationCode, ttl: 
 def take_code(store: EphemeralStore, code: str) -> AuthorizationCode | None:
     """Return the code's record exactly once; later calls get None (and see :func:`was_used`)."""
     key = _key(code)
-    data = store.take(_CODES, key)
+    # The used marker goes with the take, in one round trip. Only if absent: a replay must keep the
+    # marker that names the tokens issued from the first use. (A code that never existed leaves an
+    # empty marker; only an authenticated client reaches this, within its rate limit.)
+    data = store.take_and_add(_CODES, key, Put(_USED, key, {"access_token_jti": None, "family": None},
+                                               _USED_MEMORY_SECONDS))
     if data is None:
         return None
-    store.put(_USED, key, {"access_token_jti": None, "family": None}, _USED_MEMORY_SECONDS)
     return AuthorizationCode(code_hash=key, **data)
 
 

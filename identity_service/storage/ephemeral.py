@@ -38,6 +38,9 @@ class EphemeralStore(Protocol):
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         """Atomically read and delete: exactly one caller gets a single-use value."""
 
+    def take_and_add(self, namespace: str, key: str, add: Put) -> dict[str, Any] | None:
+        """:meth:`take`, and :meth:`add` ``add`` (stored only if absent) in the same round trip."""
+
     def delete(self, namespace: str, key: str) -> None:
         """Remove the value if present."""
 

@@ -76,6 +76,11 @@ class MemoryStore:
                 del self._data[full_key]
         return None if raw is None else dict(json.loads(raw))
 
+    def take_and_add(self, namespace: str, key: str, add: Put) -> dict[str, Any] | None:
+        taken = self.take(namespace, key)
+        self.add(add.namespace, add.key, add.value, add.ttl)
+        return taken
+
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
             self._data.pop(self._key(namespace, key), None)

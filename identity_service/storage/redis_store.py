@@ -86,6 +86,15 @@ class RedisStore:
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         return self._load(self._call(lambda: self._client.getdel(self._key(namespace, key))))
 
+    def take_and_add(self, namespace: str, key: str, add: Put) -> dict[str, Any] | None:
+        def run() -> Any:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.getdel(self._key(namespace, key))
+                pipe.set(self._key(add.namespace, add.key), json.dumps(add.value), ex=add.ttl, nx=True)
+                return pipe.execute()[0]
+
+        return self._load(self._call(run))
+
     def delete(self, namespace: str, key: str) -> None:
         self._call(lambda: self._client.delete(self._key(namespace, key)))
 
