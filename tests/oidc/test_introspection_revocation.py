@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import jwt
 from sqlmodel import Session, select
 
+from identity_service.oidc.tokens import ACCESS_TOKENS
 from identity_service.storage.models import Account
 from tests.factories import make_client
 from tests.harness import REDIRECT_URI, Harness
@@ -164,3 +166,26 @@ def test_revoking_a_client_credentials_token_makes_it_inactive(harness: Harness)
                                 auth=(machine_id, machine_secret)).json()["access_token"]
     assert harness.client.post("/revoke", data={"token": token}, auth=(machine_id, machine_secret)).status_code == 200
     assert _introspect(harness, token, auth=(machine_id, machine_secret)).json() == {"active": False}
+
+
+def test_an_access_token_from_before_jtis_carried_the_family_still_dies_with_its_family(harness: Harness) -> None:
+    """Records live as long as their tokens, so for a few minutes after an upgrade a token's family is
+    only in its record: verification reads the family's marker separately then."""
+    tokens = _tokens(harness)
+    issuer, settings = harness.services.issuer, harness.services.settings
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    legacy_jti, family = claims["jti"].split(".", 1)
+    key = harness.services.keys.active_for(settings.access_token_alg)
+    legacy = jwt.encode({**claims, "jti": legacy_jti}, key.private_key, algorithm=settings.access_token_alg,
+                        headers={"kid": key.kid, "typ": "at+jwt"})
+    record = harness.services.store.get(ACCESS_TOKENS, claims["jti"])
+    assert record is not None and record["family"] == family
+    harness.services.store.put(ACCESS_TOKENS, legacy_jti, record, 60)
+    assert _introspect(harness, legacy).json()["active"] is True
+    assert issuer.verify_access_token_blocking(legacy) is not None
+
+    harness.services.oauth.refresh_tokens.revoke_family(family, reason="revoked")
+
+    assert _introspect(harness, legacy).json() == {"active": False}
+    assert harness.client.get("/userinfo", headers={"Authorization": f"Bearer {legacy}"}).status_code == 401
+    assert issuer.verify_access_token_blocking(legacy) is None
