@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio as redis_async
@@ -43,7 +43,17 @@ class RedisStore:
         options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30,
                                    "max_connections": max_connections, "decode_responses": True}
         client = redis.Redis.from_url(url, **options)
-        return cls(client, prefix, lambda: redis_async.Redis.from_url(url, **options))
+
+        def make_async() -> redis_async.Redis[str]:
+            # Blocking pool: on the event loop, concurrency is not bounded by the threadpool, so a burst
+            # larger than the pool waits (up to the socket timeout) for a free connection instead of
+            # failing at once with MaxConnectionsError (which would answer 503).
+            pool = redis_async.BlockingConnectionPool.from_url(  # type: ignore[var-annotated]
+                url, timeout=options["socket_timeout"], **options)
+            # decode_responses is in the pool's connection options: replies are str.
+            return cast("redis_async.Redis[str]", redis_async.Redis(connection_pool=pool))
+
+        return cls(client, prefix, make_async)
 
     def _async_client(self) -> redis_async.Redis[str]:
         loop = asyncio.get_running_loop()

@@ -218,3 +218,14 @@ def test_unreachable_redis_fails_the_async_operations_as_store_unavailable() -> 
         asyncio.run(store.count_and_put("rate", "c", 60, []))
     with pytest.raises(StoreUnavailable):
         asyncio.run(store.get_many([("a", "1")]))
+
+
+def test_a_burst_larger_than_the_async_pool_waits_for_connections(request: pytest.FixtureRequest) -> None:
+    store = RedisStore.from_url(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"),
+                                max_connections=3)
+
+    async def burst() -> list[tuple[int, int]]:
+        return await asyncio.gather(*[store.count_and_put("rate", "burst", 60, []) for _ in range(60)])
+
+    counts = sorted(count for count, _ in asyncio.run(burst()))
+    assert counts == list(range(1, 61))  # none failed for want of a connection
