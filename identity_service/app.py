@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from identity_service.admin import api as admin_api
 from identity_service.admin import registrar
 from identity_service.config import Environment, Settings
-from identity_service.oidc import discovery, jwks, par, token, userinfo
+from identity_service.oidc import discovery, introspection, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
 from identity_service.storage.ephemeral import StoreUnavailable
@@ -96,9 +96,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(PoolTimeout, _unavailable)  # every pooled connection busy for pool_timeout
     app.add_exception_handler(RequestValidationError, _validation_problem)
-    for module in (discovery, jwks, token, par, userinfo, health, authorize, second_factor, enroll, enrollment_api,
-                   account, account_security, account_sessions, account_services, account_password, logout, admin_api,
-                   registrar, activation_api):
+    for module in (discovery, jwks, token, introspection, par, userinfo, health, authorize, second_factor, enroll,
+                   enrollment_api, account, account_security, account_sessions, account_services, account_password,
+                   logout, admin_api, registrar, activation_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

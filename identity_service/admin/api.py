@@ -50,10 +50,10 @@ async def _authorize(request: Request) -> Response | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token or len(token) > 8192:
         return problem(401, "Unauthorized", "Send an access token with the admin scope as a Bearer token.")
-    verified = await run_in_threadpool(services.issuer.verify_access_token, token.strip())
+    verified = await services.issuer.verify_access_token(token.strip())
     if verified is None:
         return problem(401, "Unauthorized", "The access token is invalid, expired or revoked.")
-    _, record = verified
+    record = verified.record
     if record.get("account_id") is not None or ADMIN_SCOPE not in str(record.get("scope", "")).split():
         return problem(403, "Forbidden", "The token lacks the admin scope.")
     return None

@@ -11,7 +11,7 @@ from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from identity_service.storage.ephemeral import EphemeralStore
+from identity_service.storage.ephemeral import EphemeralStore, Put
 
 _CODES = "code"
 _USED = "code_used"
@@ -65,16 +65,20 @@ def save_code(store: EphemeralStore, code: str, record: AuthorizationCode, ttl: 
 def take_code(store: EphemeralStore, code: str) -> AuthorizationCode | None:
     """Return the code's record exactly once; later calls get None (and see :func:`was_used`)."""
     key = _key(code)
-    data = store.take(_CODES, key)
+    # The used marker goes with the take, in one round trip. Only if absent: a replay must keep the
+    # marker that names the tokens issued from the first use. (A code that never existed leaves an
+    # empty marker; only an authenticated client reaches this, within its rate limit.)
+    data = store.take_and_add(_CODES, key, Put(_USED, key, {"access_token_jti": None, "family": None},
+                                               _USED_MEMORY_SECONDS))
     if data is None:
         return None
-    store.put(_USED, key, {"access_token_jti": None, "family": None}, _USED_MEMORY_SECONDS)
     return AuthorizationCode(code_hash=key, **data)
 
 
-def remember_tokens_from_code(store: EphemeralStore, code_hash: str, access_token_jti: str,
-                              family: str | None) -> None:
-    store.put(_USED, code_hash, {"access_token_jti": access_token_jti, "family": family}, _USED_MEMORY_SECONDS)
+def tokens_from_code(code_hash: str, access_token_jti: str, family: str | None) -> Put:
+    """The used-code record naming what was issued from it (stored with the token response's other
+    records), so that a replay can revoke them."""
+    return Put(_USED, code_hash, {"access_token_jti": access_token_jti, "family": family}, _USED_MEMORY_SECONDS)
 
 
 def used_code_record(store: EphemeralStore, code: str) -> dict[str, Any] | None:

@@ -15,6 +15,8 @@ import jwt
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 
+from identity_service.oidc.offline import require_online
+
 if TYPE_CHECKING:
     from identity_service.oidc.clients import OAuthClient
     from identity_service.oidc.server import IdentityAuthorizationServer
@@ -76,6 +78,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
             raise _invalid(str(exc)) from exc
 
     def _check_replay(self, client_id: str, claims: dict[str, Any]) -> None:
+        require_online()  # the replay cache is in the ephemeral store
         if not remember_assertion_jti(self._server.store, client_id, claims, self.leeway):
             raise _invalid("The client assertion was already used (jti replay).")
 

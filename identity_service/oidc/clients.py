@@ -89,10 +89,17 @@ class ClientCache:
         self._entries: dict[str, tuple[float, OAuthClient]] = {}
         self._lock = threading.Lock()
 
-    def get(self, client_id: str) -> OAuthClient | None:
+    def cached(self, client_id: str) -> OAuthClient | None:
+        """The registration if this process holds a fresh copy; None otherwise (no I/O)."""
         entry = self._entries.get(client_id)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
+        return None
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        client = self.cached(client_id)
+        if client is not None:
+            return client
         client = find_client(self._engine, client_id)
         if client is not None and self._ttl > 0:
             with self._lock:

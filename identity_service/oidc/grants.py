@@ -12,9 +12,9 @@ from authlib.oidc.core.grants.util import is_openid_scope
 
 from identity_service.oidc.authorization_codes import (
     AuthorizationCode,
-    remember_tokens_from_code,
     save_code,
     take_code,
+    tokens_from_code,
     used_code_record,
 )
 from identity_service.oidc.clients import OAuthClient
@@ -131,9 +131,21 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         refresh_token, family = None, None
         if client.check_grant_type("refresh_token"):
             refresh_token, family = self.server.refresh_tokens.issue(client.client_id, ctx, granted)
-        token, jti = self.server.issuer.access_token(client.row, ctx, granted, family)
-        remember_tokens_from_code(self.server.store, code.code_hash, jti, family)
-        return _token_response(self.server, token, granted, refresh_token)
+        issued = self.server.issuer.access_token(client.row, ctx, granted, family)
+        # Stored by the endpoint with the response, in one round trip (oidc/token.py).
+        self.request.pending_writes += [issued.record, tokens_from_code(code.code_hash, issued.jti, family)]
+        return _token_response(self.server, issued.token, granted, refresh_token)
+
+
+class ActiveAtClaim:
+    """``grant_user`` after PostgreSQL's one-statement rotation, whose claim required an active account
+    (:meth:`RefreshTokenStore.rotate`): nothing left to load, since a refresh response has no ID token."""
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+
+    def get_user_id(self) -> str:
+        return self.account_id
 
 
 def _token_response(server: IdentityAuthorizationServer, access_token: str, scope: str,
@@ -158,6 +170,13 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
+        self.request.successor = None
+        if not self.request.payload.scope:
+            # The usual case, in one statement on PostgreSQL; None sends every other case below.
+            rotated = self.server.refresh_tokens.rotate(presented, client.get_client_id())
+            if rotated is not None:
+                self.request.refresh_token, self.request.successor = rotated
+                return
         found = self.server.refresh_tokens.find_for_rotation(presented)
         if found is None or found.row.client_id != client.get_client_id():
             raise InvalidGrantError("The refresh token is invalid.")
@@ -170,7 +189,9 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         except RefreshTokenRejected as exc:
             raise InvalidGrantError(str(exc)) from exc
 
-    def authenticate_user(self, refresh_token: ClaimedRefreshToken) -> TokenSubject:
+    def authenticate_user(self, refresh_token: ClaimedRefreshToken) -> TokenSubject | ActiveAtClaim:
+        if self.request.successor is not None:
+            return ActiveAtClaim(refresh_token.row.account_id)
         subject = self.server.accounts.load_subject(refresh_token.row.account_id)
         if subject is None or subject.account.status != "active":
             raise InvalidGrantError("The account is not active.")
@@ -182,10 +203,16 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         claimed: ClaimedRefreshToken = self.request.refresh_token
         client: OAuthClient = self.request.client
         granted = scope or claimed.get_scope()
-        refresh_token, family = self.server.refresh_tokens.issue(client.client_id, claimed.ctx, granted,
-                                                                 claimed.row.family_id)
-        token, _ = self.server.issuer.access_token(client.row, claimed.ctx, granted, family)
-        return _token_response(self.server, token, granted, refresh_token)
+        family = claimed.row.family_id
+        refresh_token: str | None = self.request.successor  # inserted with the claim (PostgreSQL)
+        if refresh_token is None:
+            refresh_token, family = self.server.refresh_tokens.issue(client.client_id, claimed.ctx, granted, family)
+        issued = self.server.issuer.access_token(client.row, claimed.ctx, granted, family)
+        self.request.pending_writes.append(issued.record)
+        # OIDC Core §12.2: a refresh response MAY carry an ID token; this one does not (docs/protocol.md):
+        # the relying party already holds the citizen's identity, and RS256 signing would cost more
+        # than the rest of the rotation.
+        return _token_response(self.server, issued.token, granted, refresh_token)
 
     def revoke_old_credential(self, refresh_token: ClaimedRefreshToken) -> None:
         """Nothing to do: the claim in :meth:`validate_token_request` already consumed it."""
@@ -201,8 +228,9 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
                        expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
         client: OAuthClient = self.request.client
         granted = client.get_allowed_scope(scope) if scope else client.row.allowed_scopes
-        return _token_response(self.server, self.server.issuer.client_access_token(client.row, granted), granted,
-                               None)
+        issued = self.server.issuer.client_access_token(client.row, granted)
+        self.request.pending_writes.append(issued.record)
+        return _token_response(self.server, issued.token, granted, None)
 
 
 class OpenIDCodeExtension(OpenIDCode):  # type: ignore[misc]

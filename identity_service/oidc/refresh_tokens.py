@@ -6,10 +6,17 @@ token arrive twice concurrently (two browser tabs) without logging the citizen o
 second request gets a sibling token of the same family. The claim is one conditional UPDATE, so
 two concurrent rotations cannot both win, on SQLite or PostgreSQL, in one process or many.
 
-A rotation is on the token endpoint's hot path: it costs three single-statement round trips (look
-up the token with its family's state, claim it, insert the successor), in autocommit mode
-(:func:`~identity_service.storage.database.single_statement`), with Core statements (no ORM unit of
-work). Only the rare paths (reuse, revocation) use ORM sessions and multi-statement transactions.
+A rotation is on the token endpoint's hot path. On PostgreSQL the usual case is ONE statement
+(:meth:`RefreshTokenStore.rotate`): a data-modifying CTE claims the presented token with the same
+conditional UPDATE (unused, unrevoked, unexpired, this client's, no revoked family member, account
+active) and inserts its successor from the claimed row, so the successor exists exactly when the
+claim won. When it claims nothing — unknown token, another client's, expired, a concurrent duplicate,
+a reuse, a locked account — the caller takes the general path, which tells these cases apart (grace
+window, family revocation) with up to three single-statement round trips (look up the token with
+its family's state, claim it, insert the successor), as SQLite always does (it has no
+data-modifying CTEs). Statements run in autocommit mode
+(:func:`~identity_service.storage.database.single_statement`) and are built once. Only the rare
+paths (reuse, revocation) use ORM sessions and multi-statement transactions.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, bindparam, exists, insert, update
+from sqlalchemy import Table, bindparam, exists, insert, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -42,6 +49,27 @@ _CLAIM = update(_TOKENS).where(
     ~exists().where(_MEMBER.c.family_id == bindparam("family"), _MEMBER.c.revoked_at.is_not(None)),
 ).values(used_at=bindparam("claimed_at"))
 _INSERT = insert(_TOKENS)
+# PostgreSQL: claim and successor in one statement (see the module docstring). READ COMMITTED
+# re-checks the UPDATE's conditions after waiting for a concurrent claim of the same row, so two
+# rotations cannot both win; the loser claims nothing and takes the general path.
+_ROTATE = text("""
+WITH claimed AS (
+    UPDATE refresh_tokens AS t SET used_at = :now
+    WHERE t.token_hash = :token_hash AND t.client_id = :client_id
+      AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > :now
+      AND NOT EXISTS (SELECT 1 FROM refresh_tokens AS m
+                      WHERE m.family_id = t.family_id AND m.revoked_at IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = t.account_id AND a.status = 'active')
+    RETURNING t.family_id, t.client_id, t.account_id, t.scope, t.acr, t.amr, t.auth_time, t.sid
+)
+INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, account_id, scope, acr, amr, auth_time, sid,
+                            issued_at, expires_at, used_at, revoked_at)
+SELECT :new_id, :new_hash, family_id, client_id, account_id, scope, acr, amr, auth_time, sid, :now, :expires_at,
+       NULL, NULL
+FROM claimed
+RETURNING id, token_hash, family_id, client_id, account_id, scope, acr, amr, auth_time, sid, issued_at,
+          expires_at, used_at, revoked_at
+""")
 
 
 class RefreshTokenRejected(Exception):
@@ -101,6 +129,24 @@ class RefreshTokenStore:
         with self._statements.connect() as connection:
             connection.execute(_INSERT, values)
         return token, family
+
+    def rotate(self, token: str, client_id: str) -> tuple[ClaimedRefreshToken, str] | None:
+        """PostgreSQL's one-statement rotation: the claimed grant and the successor's plaintext, or None
+        when nothing was claimed (then use :meth:`find_for_rotation`, :meth:`claim` and :meth:`issue`,
+        which say why and apply reuse detection). The account was active at the claim."""
+        if self.engine.dialect.name != "postgresql" or not token or len(token) > 200:
+            return None
+        successor = secrets.token_urlsafe(32)
+        now = utcnow()
+        values = {"token_hash": hash_refresh_token(token), "client_id": client_id, "now": now,
+                  "new_id": new_id(), "new_hash": hash_refresh_token(successor),
+                  "expires_at": now + timedelta(seconds=self.ttl)}
+        with self._statements.connect() as connection:
+            row = connection.execute(_ROTATE, values).mappings().first()
+        if row is None:
+            return None
+        # The successor carries the claimed grant unchanged (family, account, scope, acr, amr, sid).
+        return ClaimedRefreshToken(RefreshToken(**row)), successor
 
     def find(self, token: str) -> RefreshToken | None:
         found = self.find_for_rotation(token)

@@ -3,6 +3,13 @@
 authlib ships Flask and Django integrations only. Starlette reads bodies asynchronously, so
 routes read the request first, wrap it in :class:`HttpRequest`, and run authlib in the
 threadpool (its storage hooks do blocking I/O; they must not run on the event loop).
+
+Hot requests whose hooks need no I/O run authlib on the event loop instead, in *offline* mode
+(:mod:`identity_service.oidc.offline`): clients come only from the
+in-process cache, and a hook that would need storage raises :class:`StorageNeeded`, which sends the
+request to the threadpool path. Either way the grants do not write the records of the tokens they
+issue: they append them to ``request.pending_writes`` and the endpoint stores them with its own
+state (the rate-limit counter) in one round trip, after authlib accepted the request.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from identity_service.oidc.claims import SUPPORTED_SCOPES
 from identity_service.oidc.client_auth import PrivateKeyJwt
 from identity_service.oidc.clients import ClientCache, OAuthClient
 from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
+from identity_service.oidc.offline import StorageNeeded, is_offline, offline_run
 from identity_service.oidc.token_introspection import Introspection, Revocation
 
 # authlib logs issued tokens and credentials at DEBUG ("Issue token …"): never let them through,
@@ -35,8 +43,7 @@ if TYPE_CHECKING:
     from identity_service.identity.accounts import AccountService
     from identity_service.oidc.refresh_tokens import RefreshTokenStore
     from identity_service.oidc.tokens import TokenIssuer
-    from identity_service.storage.ephemeral import EphemeralStore
-
+    from identity_service.storage.ephemeral import EphemeralStore, Put
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -71,6 +78,8 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
         self._args = dict(request.query[::-1])
         self._form = dict(request.form[::-1])
         self.payload = _Payload(request.query + request.form if request.method == "POST" else request.query)
+        self.pending_writes: list[Put] = []  # records of issued tokens, stored by the endpoint
+        self.successor: str | None = None  # refresh grant: the rotated token, when issued with the claim
 
     @property
     def args(self) -> dict[str, str]:
@@ -124,10 +133,37 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(Revocation)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
+        if is_offline():
+            client = self.clients.cached(client_id)
+            if client is None:
+                raise StorageNeeded()
+            return client
         return self.clients.get(client_id)
+
+    def token_response(self, request: HttpRequest, offline: bool = False) -> tuple[Response, list[Put]]:
+        """authlib's token response and the records the endpoint must store before sending it.
+
+        ``offline`` runs it on the event loop (no hook may block): it raises :class:`StorageNeeded`
+        when the request needs storage after all.
+        """
+        oauth2_request = self.create_oauth2_request(request)
+        with offline_run(offline):
+            response: Response = self.create_token_response(oauth2_request)
+        return response, oauth2_request.pending_writes if response.status_code == 200 else []
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are recorded when they are issued (:class:`TokenIssuer`)."""
+
+    def endpoint_response(self, name: str, request: HttpRequest, offline: bool = False,
+                          prefetched_token: object = None) -> Response:
+        """An endpoint's response (introspection, revocation); ``prefetched_token`` is the token the
+        caller already looked up asynchronously (introspection), used instead of a blocking lookup."""
+        oauth2_request = self.create_oauth2_request(request)
+        if offline:
+            oauth2_request.prefetched_token = prefetched_token
+        with offline_run(offline):
+            response: Response = self.create_endpoint_response(name, oauth2_request)
+        return response
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No signal bus: events that matter are audited by the callers."""

@@ -1,43 +1,85 @@
-"""Token endpoint (RFC 6749 §3.2): authlib validates the grant; this reads the form and answers."""
+"""Token endpoint (RFC 6749 §3.2) and revocation (RFC 7009): authlib validates; this reads and answers.
+
+Two paths, the same checks (authlib's, with our hooks):
+
+- **On the event loop** for ``client_credentials`` by a client this process has cached, with a
+  shared secret: nothing in it needs storage until the end (client from the in-process cache, HMAC
+  secret check, ES256 signing). authlib runs *offline* (:mod:`identity_service.oidc.offline`), then one
+  pipelined round trip counts the request against the rate limit and stores the token's record.
+- **In the threadpool** for everything else (a code or refresh grant, an uncached client,
+  ``private_key_jwt``, or an offline run that found it needs storage): the rate limit first — those
+  grants consume single-use state — then authlib, then the issued tokens' records in one round trip.
+
+Either way a token leaves only after its record is stored (DESIGN.md §5: never a token on partial
+state; a storage failure answers 503).
+"""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from identity_service.oidc.offline import StorageNeeded
 from identity_service.oidc.server import HttpRequest
 from identity_service.security.rate_limits import TOKEN_PER_CLIENT, RateLimited, client_ip
 from identity_service.services import Services
+from identity_service.storage.ephemeral import Put
 
 router = APIRouter(tags=["OpenID Connect"])
 
 _MAX_FORM_FIELDS = 30
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _invalid_request(description: str) -> Response:
+    return JSONResponse({"error": "invalid_request", "error_description": description}, status_code=400,
+                        headers=_NO_STORE)
 
 
 async def read_form(request: Request, path: str) -> HttpRequest | Response:
+    """The form body (RFC 6749 §3.2: ``application/x-www-form-urlencoded``, UTF-8, Appendix B).
+
+    Parsed with ``urllib.parse`` from the already size-limited body (web/body_limit.py): the
+    general multipart machinery of ``Request.form()`` cost more than the rest of a
+    ``client_credentials`` grant's parsing.
+    """
     services: Services = request.app.state.services
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
-        return JSONResponse({"error": "invalid_request",
-                             "error_description": "Use application/x-www-form-urlencoded."},
-                            status_code=400, headers={"Cache-Control": "no-store"})
-    form = await request.form(max_fields=_MAX_FORM_FIELDS)
-    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        return _invalid_request("Use application/x-www-form-urlencoded.")
+    body = await request.body()
+    try:
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                          max_num_fields=_MAX_FORM_FIELDS, errors="replace")
+    except ValueError:
+        return _invalid_request("Too many form fields.")
     return HttpRequest(method="POST", url=f"{services.settings.issuer}{path}", headers=request.headers, form=pairs)
 
 
-def _guarded(handler: Callable[..., Response], *args: object) -> Response:
+def guarded(handler: Callable[..., Response], *args: object) -> Response:
     """authlib raises ValueError when an error description would echo forbidden characters from the
     request; answer that as the malformed request it is (RFC 6749 §5.2), never a 500."""
     try:
         return handler(*args)
     except ValueError:
-        return JSONResponse({"error": "invalid_request", "error_description": "Malformed parameters."},
-                            status_code=400, headers={"Cache-Control": "no-store"})
+        return _invalid_request("Malformed parameters.")
+
+
+def _token_response(services: Services, http_request: HttpRequest, offline: bool) -> tuple[Response, list[Put]]:
+    try:
+        return services.oauth.token_response(http_request, offline=offline)
+    except ValueError:
+        return _invalid_request("Malformed parameters."), []
+
+
+def _slow_down(exc: RateLimited) -> Response:
+    return JSONResponse({"error": "slow_down", "error_description": "Too many token requests."},
+                        status_code=429, headers={"Retry-After": str(exc.retry_after), **_NO_STORE})
 
 
 @router.post("/token", summary="Token endpoint: authorization_code, refresh_token, client_credentials")
@@ -48,8 +90,18 @@ async def token(request: Request) -> Response:
     services: Services = request.app.state.services
     # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
     bucket = f"{_claimed_client_id(request, http_request)}|{client_ip(request)}"
-    # One hop to the threadpool for the rate limit (a Redis round trip) and authlib (storage I/O):
-    # nothing blocking runs on the event loop.
+    form = dict(http_request.form)
+    if form.get("grant_type") == "client_credentials" and "client_assertion" not in form:
+        try:
+            response, records = _token_response(services, http_request, offline=True)
+        except StorageNeeded:
+            pass  # an uncached client: the threadpool path reads it (and caches it for the next request)
+        else:
+            try:
+                await services.limiter.hit_and_put(TOKEN_PER_CLIENT, bucket, records)
+            except RateLimited as exc:
+                return _slow_down(exc)
+            return response
     return await run_in_threadpool(_limited_token_response, services, bucket, http_request)
 
 
@@ -57,9 +109,10 @@ def _limited_token_response(services: Services, bucket: str, http_request: HttpR
     try:
         services.limiter.hit(TOKEN_PER_CLIENT, bucket)
     except RateLimited as exc:
-        return JSONResponse({"error": "slow_down", "error_description": "Too many token requests."},
-                            status_code=429, headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"})
-    return _guarded(services.oauth.create_token_response, http_request)
+        return _slow_down(exc)
+    response, records = _token_response(services, http_request, offline=False)
+    services.store.put_many(records)
+    return response
 
 
 def _claimed_client_id(request: Request, http_request: HttpRequest) -> str:
@@ -78,12 +131,7 @@ async def _authlib_endpoint(request: Request, path: str, name: str) -> Response:
     if isinstance(http_request, Response):
         return http_request
     services: Services = request.app.state.services
-    return await run_in_threadpool(_guarded, services.oauth.create_endpoint_response, name, http_request)
-
-
-@router.post("/introspect", summary="Token introspection (RFC 7662)")
-async def introspect(request: Request) -> Response:
-    return await _authlib_endpoint(request, "/introspect", "introspection")
+    return await run_in_threadpool(guarded, services.oauth.endpoint_response, name, http_request)
 
 
 @router.post("/revoke", summary="Token revocation (RFC 7009)")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from identity_service.oidc.tokens import ACCESS_TOKENS
+from identity_service.oidc.tokens import ACCESS_TOKENS, AccessTokenState
 from identity_service.storage.models import RefreshToken
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def find_token(server: IdentityAuthorizationServer, token: str, hint: str | None
     return None
 
 
-def _account_active(server: IdentityAuthorizationServer, account_id: str | None) -> bool:
+def account_active(server: IdentityAuthorizationServer, account_id: str | None) -> bool:
     if account_id is None:
         return True  # client_credentials tokens have no citizen behind them
     subject = server.accounts.load_subject(account_id)
@@ -57,19 +57,23 @@ def _account_active(server: IdentityAuthorizationServer, account_id: str | None)
 def _find_access(server: IdentityAuthorizationServer, token: str) -> FoundToken | None:
     if token.count(".") != 2:
         return None
-    verified = server.issuer.verify_access_token(token)
-    if verified is None:
+    state = server.issuer.verify_access_token_blocking(token)
+    if state is None:
         return None
-    claims, record = verified
-    active = _account_active(server, record.get("account_id"))
-    return FoundToken("access_token", str(record["client_id"]), active, claims, jti=str(claims["jti"]))
+    return access_token_found(state, account_active(server, state.record.get("account_id")))
+
+
+def access_token_found(state: AccessTokenState, account_active: bool) -> FoundToken:
+    """A verified access token as introspection and revocation see it."""
+    return FoundToken("access_token", str(state.record["client_id"]), account_active, state.claims,
+                      jti=str(state.claims["jti"]))
 
 
 def _find_refresh(server: IdentityAuthorizationServer, token: str) -> FoundToken | None:
     row = server.refresh_tokens.find(token)
     if row is None:
         return None
-    active = server.refresh_tokens.is_active(row) and _account_active(server, row.account_id)
+    active = server.refresh_tokens.is_active(row) and account_active(server, row.account_id)
     client = server.query_client(row.client_id)
     claims: dict[str, Any] = {"scope": row.scope, "client_id": row.client_id,
                               "exp": int(row.expires_at.timestamp()), "iat": int(row.issued_at.timestamp())}
@@ -81,6 +85,18 @@ def _find_refresh(server: IdentityAuthorizationServer, token: str) -> FoundToken
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: IdentityAuthorizationServer
+
+    def authenticate_token(self, request: Any, client: OAuthClient) -> FoundToken | None:
+        # The endpoint may have looked the token up already, asynchronously (oidc/introspection.py);
+        # authlib still authenticates the client first and checks permission after.
+        prefetched: object = getattr(request, "prefetched_token", False)
+        if prefetched is False:
+            found: FoundToken | None = super().authenticate_token(request, client)
+            return found
+        self.check_params(request, client)
+        if isinstance(prefetched, FoundToken) and self.check_permission(prefetched, client, request):
+            return prefetched
+        return None
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         if not token_string or len(token_string) > 8192:

@@ -8,11 +8,12 @@ the account until an operator or registration desk unlocks it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from identity_service.storage.ephemeral import EphemeralStore
+from identity_service.storage.ephemeral import EphemeralStore, Put
 
 _LIMITS = "rate"
 _FAILURES = "login_failures"
@@ -73,6 +74,14 @@ class RateLimiter:
         count = self.store.incr(_LIMITS, f"{limit.name}:{key}", limit.window)
         if count > limit.limit:
             raise RateLimited(self.store.ttl(_LIMITS, f"{limit.name}:{key}") or limit.window, limit.name)
+
+    async def hit_and_put(self, limit: Limit, key: str, puts: Sequence[Put]) -> None:
+        """:meth:`hit` on the event loop, storing ``puts`` in the same round trip (the records of the
+        tokens a response carries). Over the limit, the response is not sent, so the records name
+        tokens nobody holds; they expire with them."""
+        count, remaining = await self.store.count_and_put(_LIMITS, f"{limit.name}:{key}", limit.window, puts)
+        if count > limit.limit:
+            raise RateLimited(remaining, limit.name)
 
     def check_login(self, cccd: str) -> None:
         """Before checking a password: refuse while the number is in its back-off period."""

@@ -6,11 +6,23 @@ Two implementations of one interface: :class:`MemoryStore` (embedded, one proces
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
 class StoreUnavailable(Exception):
     """The ephemeral store cannot be reached; callers answer 503, never guess."""
+
+
+@dataclass(frozen=True)
+class Put:
+    """One value to store (``namespace:key`` for ``ttl`` seconds) in a batch."""
+
+    namespace: str
+    key: str
+    value: dict[str, Any]
+    ttl: int
 
 
 class EphemeralStore(Protocol):
@@ -25,6 +37,9 @@ class EphemeralStore(Protocol):
 
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         """Atomically read and delete: exactly one caller gets a single-use value."""
+
+    def take_and_add(self, namespace: str, key: str, add: Put) -> dict[str, Any] | None:
+        """:meth:`take`, and :meth:`add` ``add`` (stored only if absent) in the same round trip."""
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the value if present."""
@@ -49,6 +64,20 @@ class EphemeralStore(Protocol):
 
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` if the store cannot be used."""
+
+    def put_many(self, puts: Sequence[Put]) -> None:
+        """Store several values in one round trip (the records of one token response)."""
+
+    # Hot paths (token endpoint, userinfo, introspection) run on the event loop: these never block it
+    # and each costs one round trip (a Redis pipeline), whatever the number of keys.
+
+    async def count_and_put(self, namespace: str, key: str, window: int,
+                            puts: Sequence[Put]) -> tuple[int, int]:
+        """:meth:`incr` the counter and store ``puts`` in one round trip; returns the new count and
+        the seconds left in its window."""
+
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """The values of several ``(namespace, key)`` pairs (None where absent) in one round trip."""
 
 
 def make_store(redis_url: str | None, prefix: str) -> EphemeralStore:

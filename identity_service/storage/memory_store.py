@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from identity_service.storage.ephemeral import StoreUnavailable
+from identity_service.storage.ephemeral import Put, StoreUnavailable
 
 
 class MemoryStore:
@@ -76,6 +76,11 @@ class MemoryStore:
                 del self._data[full_key]
         return None if raw is None else dict(json.loads(raw))
 
+    def take_and_add(self, namespace: str, key: str, add: Put) -> dict[str, Any] | None:
+        taken = self.take(namespace, key)
+        self.add(add.namespace, add.key, add.value, add.ttl)
+        return taken
+
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
             self._data.pop(self._key(namespace, key), None)
@@ -134,3 +139,18 @@ class MemoryStore:
 
     def ping(self) -> None:
         return None
+
+    def put_many(self, puts: Sequence[Put]) -> None:
+        for put in puts:
+            self.put(put.namespace, put.key, put.value, put.ttl)
+
+    # In-process: nothing to wait for, so the async forms run inline (the lock is held for microseconds).
+
+    async def count_and_put(self, namespace: str, key: str, window: int,
+                            puts: Sequence[Put]) -> tuple[int, int]:
+        count = self.incr(namespace, key, window)
+        self.put_many(puts)
+        return count, self.ttl(namespace, key) or window
+
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        return [self.get(namespace, key) for namespace, key in keys]

@@ -48,11 +48,12 @@ def end_all_sessions(services: Services, account_id: str, event: str) -> list[Lo
 
 
 def complete_withdrawal(services: Services, account_id: str, withdrawal: Withdrawal) -> list[LogoutDelivery]:
-    """After ``withdraw_consent``: kill the access tokens of the revoked families, and end the client's
+    """After ``withdraw_consent``: kill the client's access tokens for the account, and end the client's
     part of every session of the account (back-channel logout for each session it signed in to).
 
-    Access tokens issued without a refresh token have no family; they are not indexed per account
-    and expire on their own (``access_token_ttl``, ten minutes by default).
+    Access tokens die through the (client, subject) cut-off, with or without a refresh token: every
+    one issued until now fails userinfo and introspection at once. The revoked families are marked too
+    (their refresh tokens are already revoked in the same transaction as the withdrawal).
     """
     for family in withdrawal.families:
         # The rows are already revoked (same transaction as the withdrawal); this marks the family in
@@ -60,6 +61,8 @@ def complete_withdrawal(services: Services, account_id: str, withdrawal: Withdra
         services.oauth.refresh_tokens.revoke_family(family, reason="consent_withdrawn", account_id=account_id,
                                                     client_id=withdrawal.client_id)
     client = services.oauth.query_client(withdrawal.client_id)
+    if client is not None:
+        services.issuer.cut_off_access_tokens(client.row, account_id)
     deliveries = []
     for session in services.sessions.of_account(account_id):
         if not forget_client(services.store, session.sid, withdrawal.client_id):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session, select
 
 from identity_service.storage.models import AuditEvent, Client, Consent
@@ -14,7 +16,8 @@ from tests.account.browsers import (
     tokens_in,
     userinfo_status,
 )
-from tests.harness import Harness, pkce_pair
+from tests.factories import make_client
+from tests.harness import REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to
 
 
@@ -96,3 +99,47 @@ def test_withdrawal_needs_the_confirmation_and_only_touches_ones_own_consent(har
     assert refresh_status(harness, tokens["refresh_token"])[0] == 200
     missing = harness.client.get("/account/services/withdraw?client_id=no-such-client", follow_redirects=False)
     assert missing.status_code == 303 and missing.headers["location"] == "/account/services"
+
+
+def test_withdrawal_voids_the_access_tokens_of_a_client_that_has_no_refresh_tokens(harness: Harness) -> None:
+    """docs/security.md: a client without refresh tokens used to keep its access token until expiry."""
+    with Session(harness.engine) as db:
+        client = db.get(Client, harness.client_id)
+        assert client is not None
+        client.grant_types = ["authorization_code"]
+        db.add(client)
+        db.commit()
+    harness.services.oauth.clients.invalidate(harness.client_id)
+    harness.login()
+    tokens = tokens_in(harness.client, harness)
+    assert "refresh_token" not in tokens
+    assert userinfo_status(harness, tokens["access_token"]) == 200
+    assert _introspection(harness, tokens["access_token"])["active"] is True
+
+    _withdraw(harness)
+
+    assert userinfo_status(harness, tokens["access_token"]) == 401
+    assert _introspection(harness, tokens["access_token"]) == {"active": False}
+    # Only the tokens issued before the withdrawal: consenting again yields a working token at once.
+    again = tokens_in(harness.client, harness)
+    assert userinfo_status(harness, again["access_token"]) == 200
+    assert _introspection(harness, again["access_token"])["active"] is True
+
+
+def test_withdrawal_leaves_another_clients_access_tokens_alone(harness: Harness) -> None:
+    other_id, other_secret = make_client(harness.engine, REDIRECT_URI, grant_types=("authorization_code",))
+    harness.login()
+    other_tokens = tokens_in(harness.client, replace(harness, client_id=other_id, client_secret=other_secret))
+    tokens_in(harness.client, harness)
+
+    _withdraw(harness)
+
+    assert userinfo_status(harness, other_tokens["access_token"]) == 200
+
+
+def _introspection(harness: Harness, token: str) -> dict[str, object]:
+    response = harness.client.post("/introspect", data={"token": token},
+                                   auth=(harness.client_id, harness.client_secret))
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body

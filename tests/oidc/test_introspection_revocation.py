@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import jwt
 from sqlmodel import Session, select
 
+from identity_service.oidc.tokens import ACCESS_TOKENS
 from identity_service.storage.models import Account
 from tests.factories import make_client
 from tests.harness import REDIRECT_URI, Harness
@@ -122,3 +124,68 @@ def test_client_credentials_is_refused_for_clients_not_registered_for_it(harness
                                    auth=(harness.client_id, harness.client_secret))
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
+
+
+def test_client_credentials_served_on_the_event_loop_keeps_every_check(harness: Harness) -> None:
+    """Once the client is cached, client_credentials runs authlib on the event loop (oidc/token.py):
+    the same client authentication, grant-type and scope rules apply, and the token is recorded."""
+    machine_id, machine_secret = make_client(harness.engine, REDIRECT_URI, scopes="openid citizen_id",
+                                             grant_types=("client_credentials",))
+    first = harness.client.post("/token", data={"grant_type": "client_credentials"}, auth=(machine_id, machine_secret))
+    assert first.status_code == 200  # read from the table, now cached
+    assert harness.services.oauth.clients.cached(machine_id) is not None
+
+    wrong_secret = harness.client.post("/token", data={"grant_type": "client_credentials"},
+                                       auth=(machine_id, machine_secret + "x"))
+    secret_in_body = harness.client.post("/token", data={"grant_type": "client_credentials", "client_id": machine_id,
+                                                         "client_secret": machine_secret})
+    no_secret = harness.client.post("/token", data={"grant_type": "client_credentials", "client_id": machine_id})
+    narrowed = harness.client.post("/token", data={"grant_type": "client_credentials", "scope": "citizen_id phone"},
+                                   auth=(machine_id, machine_secret))
+
+    for refused in (wrong_secret, secret_in_body, no_secret):
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        assert refused.headers["cache-control"] == "no-store"
+    assert narrowed.status_code == 200 and narrowed.json()["scope"] == "citizen_id"
+    assert narrowed.headers["cache-control"] == "no-store"
+    info = _introspect(harness, narrowed.json()["access_token"], auth=(machine_id, machine_secret)).json()
+    assert info["active"] is True and info["scope"] == "citizen_id"
+    # A cached client that may not use the grant is refused on the event loop too.
+    harness.client.post("/token", data={"grant_type": "client_credentials"},
+                        auth=(harness.client_id, harness.client_secret))
+    assert harness.services.oauth.clients.cached(harness.client_id) is not None
+    refused_grant = harness.client.post("/token", data={"grant_type": "client_credentials"},
+                                        auth=(harness.client_id, harness.client_secret))
+    assert refused_grant.status_code == 400 and refused_grant.json()["error"] == "unauthorized_client"
+
+
+def test_revoking_a_client_credentials_token_makes_it_inactive(harness: Harness) -> None:
+    machine_id, machine_secret = make_client(harness.engine, REDIRECT_URI, scopes="openid",
+                                             grant_types=("client_credentials",))
+    token = harness.client.post("/token", data={"grant_type": "client_credentials"},
+                                auth=(machine_id, machine_secret)).json()["access_token"]
+    assert harness.client.post("/revoke", data={"token": token}, auth=(machine_id, machine_secret)).status_code == 200
+    assert _introspect(harness, token, auth=(machine_id, machine_secret)).json() == {"active": False}
+
+
+def test_an_access_token_from_before_jtis_carried_the_family_still_dies_with_its_family(harness: Harness) -> None:
+    """Records live as long as their tokens, so for a few minutes after an upgrade a token's family is
+    only in its record: verification reads the family's marker separately then."""
+    tokens = _tokens(harness)
+    issuer, settings = harness.services.issuer, harness.services.settings
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    legacy_jti, family = claims["jti"].split(".", 1)
+    key = harness.services.keys.active_for(settings.access_token_alg)
+    legacy = jwt.encode({**claims, "jti": legacy_jti}, key.private_key, algorithm=settings.access_token_alg,
+                        headers={"kid": key.kid, "typ": "at+jwt"})
+    record = harness.services.store.get(ACCESS_TOKENS, claims["jti"])
+    assert record is not None and record["family"] == family
+    harness.services.store.put(ACCESS_TOKENS, legacy_jti, record, 60)
+    assert _introspect(harness, legacy).json()["active"] is True
+    assert issuer.verify_access_token_blocking(legacy) is not None
+
+    harness.services.oauth.refresh_tokens.revoke_family(family, reason="revoked")
+
+    assert _introspect(harness, legacy).json() == {"active": False}
+    assert harness.client.get("/userinfo", headers={"Authorization": f"Bearer {legacy}"}).status_code == 401
+    assert issuer.verify_access_token_blocking(legacy) is None

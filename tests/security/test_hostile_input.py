@@ -43,6 +43,16 @@ def test_authorization_endpoint_never_fails_with_500(harness: Harness, pairs: li
     assert response.status_code < 500, (pairs, response.text)
 
 
+def test_a_nul_byte_in_a_client_id_names_no_client(harness: Harness) -> None:
+    """PostgreSQL text cannot hold NUL: the lookup must answer "no such client", not a 500."""
+    authorize = harness.client.get("/authorize?" + urlencode([("client_id", "\x00"), ("response_type", "code")]),
+                                   follow_redirects=False)
+    token = harness.client.post("/token", data={"grant_type": "client_credentials"}, auth=("a\x00b", "secret"))
+    in_body = harness.client.post("/token", data={"grant_type": "client_credentials", "client_id": "\x00"})
+    assert authorize.status_code == 400
+    assert token.status_code == in_body.status_code == 401 and token.json()["error"] == "invalid_client"
+
+
 @FUZZ
 @given(cccd=text, password=text, req=text)
 def test_login_form_never_fails_with_500(harness: Harness, cccd: str, password: str, req: str) -> None:

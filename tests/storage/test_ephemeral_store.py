@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
-from identity_service.storage.ephemeral import EphemeralStore, StoreUnavailable
+from identity_service.storage.ephemeral import EphemeralStore, Put, StoreUnavailable
 from identity_service.storage.memory_store import MemoryStore
 from identity_service.storage.redis_store import RedisStore
 
@@ -184,3 +185,47 @@ def test_concurrent_set_adds_lose_no_member(store: EphemeralStore) -> None:
     for thread in threads:
         thread.join()
     assert len(store.set_members("idx", "busy")) == 200
+
+
+def test_take_and_add_takes_once_and_never_replaces_the_added_value(store: EphemeralStore) -> None:
+    store.put("code", "k", {"v": 1}, 60)
+    assert store.take_and_add("code", "k", Put("used", "k", {"jti": None}, 60)) == {"v": 1}
+    store.put("used", "k", {"jti": "issued"}, 60)  # what the token response records later
+    assert store.take_and_add("code", "k", Put("used", "k", {"jti": None}, 60)) is None
+    assert store.get("used", "k") == {"jti": "issued"}  # a replay still finds what was issued
+
+
+def test_count_and_put_counts_in_a_fixed_window_and_stores_the_values(store: EphemeralStore) -> None:
+    async def hits() -> list[tuple[int, int]]:
+        return [await store.count_and_put("rate", "c", 60, [Put("at", f"t{i}", {"i": i}, 30)]) for i in range(3)]
+
+    counts = asyncio.run(hits())
+    assert [count for count, _ in counts] == [1, 2, 3]
+    assert all(0 < remaining <= 60 for _, remaining in counts)
+    assert [store.get("at", f"t{i}") for i in range(3)] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert 0 < (store.ttl("at", "t0") or 0) <= 30
+
+
+def test_get_many_reads_several_keys_in_order(store: EphemeralStore) -> None:
+    store.put_many([Put("a", "1", {"v": 1}, 60), Put("b", "2", {"v": 2}, 60)])
+    values = asyncio.run(store.get_many([("a", "1"), ("a", "absent"), ("b", "2")]))
+    assert values == [{"v": 1}, None, {"v": 2}]
+
+
+def test_unreachable_redis_fails_the_async_operations_as_store_unavailable() -> None:
+    store = RedisStore.from_url("redis://127.0.0.1:1/0", "x:")
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(store.count_and_put("rate", "c", 60, []))
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(store.get_many([("a", "1")]))
+
+
+def test_a_burst_larger_than_the_async_pool_waits_for_connections(request: pytest.FixtureRequest) -> None:
+    store = RedisStore.from_url(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"),
+                                max_connections=3)
+
+    async def burst() -> list[tuple[int, int]]:
+        return await asyncio.gather(*[store.count_and_put("rate", "burst", 60, []) for _ in range(60)])
+
+    counts = sorted(count for count, _ in asyncio.run(burst()))
+    assert counts == list(range(1, 61))  # none failed for want of a connection
