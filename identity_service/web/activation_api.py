@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.activation import ActivationFailed, ActivationWeakPassword
@@ -39,11 +38,11 @@ def _problem(status: int, code: str, title: str, request: Request, **extra: obje
 
 @router.post("", status_code=201, response_model=Activated,
              summary="Set the first password of a desk-created account with its SMS activation code")
-async def activate(body: Activate, request: Request) -> Response:
+def activate(body: Activate, request: Request) -> Response:
     services: Services = request.app.state.services
     try:
         services.limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
-        account = await run_in_threadpool(services.activations.activate, body.cccd, body.code, body.password)
+        account = services.activations.activate(body.cccd, body.code, body.password)
     except RateLimited as exc:
         response = _problem(429, exc.code, "Too many attempts", request)
         response.headers["Retry-After"] = str(exc.retry_after)

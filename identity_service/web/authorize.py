@@ -1,12 +1,16 @@
-"""Browser side of the authorization endpoint: login and consent pages around the protocol flow."""
+"""Browser side of the authorization endpoint: login and consent pages around the protocol flow.
+
+Every handler here is a plain ``def``: FastAPI runs it in its threadpool, so all of a request's blocking
+work (Redis, SQL, argon2id) happens in one worker-thread hop and never on the event loop. Only
+reading the body (``Form`` fields, :func:`authorization_pairs`) is awaited, on the loop, before that.
+"""
 
 from __future__ import annotations
 
 import logging
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
@@ -46,7 +50,7 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-async def _next_step(request: Request, pending: Pending) -> Response:
+def _next_step(request: Request, pending: Pending) -> Response:
     """Decide what the browser does next: log in, consent, or go back to the client with a code."""
     services = services_of(request)
     flow = flow_of(request)
@@ -56,24 +60,24 @@ async def _next_step(request: Request, pending: Pending) -> Response:
         not pending.fresh_login
         and ("login" in pending.prompts or (pending.max_age is not None and session.age() > pending.max_age)
              # OIDC Core §3.1.2.1: a hint naming someone else means the current session is not theirs.
-             or (hint is not None and not await run_in_threadpool(flow.hint_names, hint, pending, session.account_id)))
+             or (hint is not None and not flow.hint_names(hint, pending, session.account_id)))
     )
     if needs_login:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "The citizen is not logged in.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        flow.park(pending)
         return see_other(f"/login?req={pending.id}")
     assert session is not None
-    step = await _level_step(request, pending, session)
+    step = _level_step(request, pending, session)
     if step is LevelStep.UNMET:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(
                 pending.redirect_uri, "unmet_authentication_requirements",
                 "The account does not hold the requested identity level.", pending.state),
                 pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        flow.park(pending)
         return see_other(f"/login/level-required?req={pending.id}")
     if step is LevelStep.SECOND_FACTOR:
         if "none" in pending.prompts:
@@ -81,28 +85,28 @@ async def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "A second factor is required.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        flow.park(pending)
         return see_other(f"/login/second-factor?req={pending.id}")
-    consented = await run_in_threadpool(flow.has_consent, session.account_id, pending.client_id, pending.scopes)
+    consented = flow.has_consent(session.account_id, pending.client_id, pending.scopes)
     if "consent" in pending.prompts or not consented:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        flow.park(pending)
         return see_other(f"/consent?req={pending.id}")
-    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
 
 
-async def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
+def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
     """Whether this session meets the request's level, needs a second factor, or never can."""
     services = services_of(request)
     reached = services.acr.level_of(session.acr) or 0
     account_level = session.level
     if reached < pending.preferred_level:
         # The account may have been raised (or lowered) at a desk since this session began.
-        subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+        subject = services.accounts.load_subject(session.account_id)
         account_level = subject.account.level if subject is not None else 0
     return next_level_step(pending.level_requirement, account_level, reached,
                            interactive="none" not in pending.prompts)
@@ -117,47 +121,51 @@ def _context(session: BrowserSession) -> AuthContext:
                        amr=session.amr, sid=session.sid)
 
 
-@router.api_route("/authorize", methods=["GET", "POST"])
-async def authorize(request: Request) -> Response:
-    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
-    pairs = list(request.query_params.multi_items())
+async def authorization_pairs(request: Request) -> list[tuple[str, str]]:
+    """The request's parameters: the query, or the form body of a POST (read on the loop, before the handler)."""
     if request.method == "POST":
         form = await request.form()
-        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return list(request.query_params.multi_items())
+
+
+@router.api_route("/authorize", methods=["GET", "POST"])
+def authorize(request: Request, pairs: list[tuple[str, str]] = Depends(authorization_pairs)) -> Response:
+    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
     if len(pairs) > _MAX_QUERY_PAIRS:
         return error_page(request, "error.invalid_request", 400)
     services = services_of(request)
+    flow = flow_of(request)
     given = dict(pairs)
     pushed = "request_uri" in given
     if pushed:
         # RFC 9126 §4: only client_id and request_uri matter; the pushed parameters replace the rest.
-        stored = await run_in_threadpool(take_pushed_request, flow_of(request), given["request_uri"],
-                                         given.get("client_id"))
+        stored = take_pushed_request(flow, given["request_uri"], given.get("client_id"))
         if stored is None:
             return error_page(request, "error.request_expired", 400)
         pairs = stored
     http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
                                headers=request.headers, query=pairs)
-    result = await run_in_threadpool(flow_of(request).validate, http_request, pushed)
+    result = flow.validate(http_request, pushed)
     if isinstance(result, ErrorRedirect):
         return to_client(request, result.location, result.redirect_uri, result.response_mode)
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
-    return await _next_step(request, result)
+    return _next_step(request, result)
 
 
 @router.get("/authorize/resume")
-async def authorize_resume(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(flow_of(request).resume, req)
+def authorize_resume(request: Request, req: str = "") -> Response:
+    pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return await _next_step(request, pending)
+    return _next_step(request, pending)
 
 
 @router.get("/login")
-async def login_page(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(flow_of(request).resume, req) if req else None
+def login_page(request: Request, req: str = "") -> Response:
+    pending = flow_of(request).resume(req) if req else None
     if req and pending is None:
         return error_page(request, "error.request_expired", 400)
     return render(request, "login.html", {
@@ -169,7 +177,7 @@ async def login_page(request: Request, req: str = "") -> Response:
 
 
 @router.post("/login")
-async def login_submit(
+def login_submit(
     request: Request,
     csrf_token: str = Form(""),
     req: str = Form(""),
@@ -180,7 +188,7 @@ async def login_submit(
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = await run_in_threadpool(flow.resume, req) if req else None
+    pending = flow.resume(req) if req else None
     if req and pending is None:
         return error_page(request, "error.request_expired", 400)
     t = translator(locale_of(request))
@@ -188,7 +196,7 @@ async def login_submit(
     target = pending.redirect_uri if pending else None
     try:
         services.limiter.hit(LOGIN_PER_IP, client_ip(request))
-        account = await run_in_threadpool(services.accounts.authenticate, cccd, password)
+        account = services.accounts.authenticate(cccd, password)
     except RateLimited as exc:
         page = render(request, "login.html", {**context, "error": t("error.rate_limited")}, 429,
                       redirect_target=target)
@@ -210,15 +218,11 @@ async def login_submit(
     # in this session (DESIGN.md §2), asked for by the authorization flow when a request needs it.
     session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level,
                                       device=describe_device(request.headers.get("user-agent")))
-
-    def _audit() -> None:
-        with session_scope(services.engine) as db:
-            record_event(db, "login.succeeded", account_id=account.id,
-                         client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
-
-    await run_in_threadpool(_audit)
+    with session_scope(services.engine) as db:
+        record_event(db, "login.succeeded", account_id=account.id,
+                     client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
     if pending is not None:
-        await run_in_threadpool(flow.mark_logged_in, pending)
+        flow.mark_logged_in(pending)
         response: Response = see_other(f"/authorize/resume?req={pending.id}")
     else:
         response = see_other("/account")
@@ -227,17 +231,17 @@ async def login_submit(
 
 
 @router.get("/consent")
-async def consent_page(request: Request, req: str = "") -> Response:
+def consent_page(request: Request, req: str = "") -> Response:
     services = services_of(request)
-    session = services.sessions.current(request)
-    pending = await run_in_threadpool(flow_of(request).resume, req)
+    pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
+    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not reaches_minimum(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    subject = services.accounts.load_subject(session.account_id)
     display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
@@ -246,14 +250,14 @@ async def consent_page(request: Request, req: str = "") -> Response:
 
 
 @router.post("/consent")
-async def consent_submit(
+def consent_submit(
     request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
 ) -> Response:
     services = services_of(request)
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = await run_in_threadpool(flow.resume, req)
+    pending = flow.resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     session = services.sessions.current(request)
@@ -263,10 +267,10 @@ async def consent_submit(
         # Only the authorization flow decides levels: a consent form cannot skip the second factor.
         return see_other(f"/authorize/resume?req={pending.id}")
     if decision != "allow":
-        await run_in_threadpool(flow.finish, pending.id)
+        flow.finish(pending.id)
         return to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
                                                        "The citizen declined.", pending.state),
                           pending.redirect_uri, pending.response_mode)
-    await run_in_threadpool(flow.record_consent, session.account_id, pending.client_id, pending.scopes)
-    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    flow.record_consent(session.account_id, pending.client_id, pending.scopes)
+    location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
