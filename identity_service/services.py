@@ -14,6 +14,7 @@ from identity_service.config import Settings
 from identity_service.identity.account_status import AccountAccess
 from identity_service.identity.accounts import AccountService
 from identity_service.identity.activation import Activations
+from identity_service.identity.audit import AuditTrail
 from identity_service.identity.enrollment import EnrollmentService
 from identity_service.identity.level_evidence import LevelTwoRegistrations
 from identity_service.identity.levels import AcrValues
@@ -55,6 +56,7 @@ class Services:
     level_two: LevelTwoRegistrations
     activations: Activations
     account_access: AccountAccess
+    audit: AuditTrail
 
     def close(self) -> None:
         self.engine.dispose()
@@ -109,4 +111,5 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         acr=AcrValues(settings.acr_level1, settings.acr_level2),
         level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
         account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
+        audit=AuditTrail(engine),
     )

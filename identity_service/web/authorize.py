@@ -14,14 +14,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
-from identity_service.identity.audit import record_event
 from identity_service.identity.levels import AMR_PASSWORD, LevelStep, next_level_step
 from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, ErrorRedirect, Pending
 from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
-from identity_service.storage.database import session_scope
 from identity_service.web.devices import describe_device
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
@@ -50,10 +48,18 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _next_step(request: Request, pending: Pending) -> Response:
-    """Decide what the browser does next: log in, consent, or go back to the client with a code."""
+def _next_step(request: Request, pending: Pending, parked: bool = False) -> Response:
+    """Decide what the browser does next: log in, consent, or go back to the client with a code.
+
+    ``parked``: ``pending`` was just resumed from the store, unchanged, so it need not be stored again.
+    """
     services = services_of(request)
     flow = flow_of(request)
+
+    def park() -> None:
+        if not parked:
+            flow.park(pending)
+
     session = services.sessions.current(request)
     hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
@@ -67,7 +73,7 @@ def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "The citizen is not logged in.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        flow.park(pending)
+        park()
         return see_other(f"/login?req={pending.id}")
     assert session is not None
     step = _level_step(request, pending, session)
@@ -77,7 +83,7 @@ def _next_step(request: Request, pending: Pending) -> Response:
                 pending.redirect_uri, "unmet_authentication_requirements",
                 "The account does not hold the requested identity level.", pending.state),
                 pending.redirect_uri, pending.response_mode)
-        flow.park(pending)
+        park()
         return see_other(f"/login/level-required?req={pending.id}")
     if step is LevelStep.SECOND_FACTOR:
         if "none" in pending.prompts:
@@ -85,7 +91,7 @@ def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "A second factor is required.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        flow.park(pending)
+        park()
         return see_other(f"/login/second-factor?req={pending.id}")
     consented = flow.has_consent(session.account_id, pending.client_id, pending.scopes)
     if "consent" in pending.prompts or not consented:
@@ -93,7 +99,7 @@ def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        flow.park(pending)
+        park()
         return see_other(f"/consent?req={pending.id}")
     location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
@@ -160,7 +166,7 @@ def authorize_resume(request: Request, req: str = "") -> Response:
     pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return _next_step(request, pending)
+    return _next_step(request, pending, parked=True)
 
 
 @router.get("/login")
@@ -218,9 +224,8 @@ def login_submit(
     # in this session (DESIGN.md §2), asked for by the authorization flow when a request needs it.
     session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level,
                                       device=describe_device(request.headers.get("user-agent")))
-    with session_scope(services.engine) as db:
-        record_event(db, "login.succeeded", account_id=account.id,
-                     client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
+    services.audit.append("login.succeeded", account_id=account.id,
+                          client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
     if pending is not None:
         flow.mark_logged_in(pending)
         response: Response = see_other(f"/authorize/resume?req={pending.id}")
@@ -271,6 +276,5 @@ def consent_submit(
         return to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
                                                        "The citizen declined.", pending.state),
                           pending.redirect_uri, pending.response_mode)
-    flow.record_consent(session.account_id, pending.client_id, pending.scopes)
-    location = flow.issue_code(pending, _context(session))
+    location = flow.issue_code(pending, _context(session), consented=True)
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
