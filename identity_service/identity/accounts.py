@@ -22,6 +22,7 @@ _CITIZENS: Table = Citizen.__table__  # type: ignore[attr-defined]
 _SUBJECT = core_select(_ACCOUNTS, _CITIZENS).join_from(_ACCOUNTS, _CITIZENS, _ACCOUNTS.c.cccd == _CITIZENS.c.cccd) \
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
 _BY_CCCD = core_select(_ACCOUNTS).where(_ACCOUNTS.c.cccd == bindparam("cccd"))
+_CCCD_OF = core_select(_ACCOUNTS.c.cccd).where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
 class AuthenticationFailed(Exception):
@@ -89,6 +90,12 @@ class AccountService:
                     row.status, row.status_reason = "locked", "too_many_failed_logins"
                     session.add(row)
                     record_event(session, "account.locked", account_id=account.id, reason="too_many_failed_logins")
+
+    def cccd_of(self, account_id: str) -> str | None:
+        """The account's CCCD number alone (for a masked display): one narrow statement, no models."""
+        with self._lookups.connect() as connection:
+            cccd: str | None = connection.execute(_CCCD_OF, {"account_id": account_id}).scalar()
+        return cccd
 
     def load_subject(self, account_id: str) -> TokenSubject | None:
         """The account and its registry entry: one prepared statement, one round trip (every token,

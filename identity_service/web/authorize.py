@@ -246,8 +246,8 @@ def consent_page(request: Request, req: str = "") -> Response:
         return see_other(f"/login?req={pending.id}")
     if not reaches_minimum(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
-    subject = services.accounts.load_subject(session.account_id)
-    display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
+    cccd = services.accounts.cccd_of(session.account_id)
+    display = cccd[:3] + "******" + cccd[-3:] if cccd else ""
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
         "account_display": display,
