@@ -90,6 +90,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
+        threads=settings.argon2_threads or None,
     )
     limiter = RateLimiter(store)
     accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter)

@@ -20,11 +20,19 @@ _COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 T = TypeVar("T")
 
 
+def _available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a cpuset), not every core of the host."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 class PasswordHasher:
     """argon2id with OWASP parameters by default (m=19 MiB, t=2, p=1).
 
     Hashing costs tens of milliseconds: call it from a worker thread, never the event loop. The
-    hashes themselves run on this hasher's own threads, one per core by default (``threads``):
+    hashes themselves run on this hasher's own threads, one per available CPU by default (``threads``,
+    ``IDENTITY_ARGON2_THREADS``: set it to the CPU limit where a quota, not a cpuset, bounds the process):
 
     - argon2 allocates ``memory_kib`` per hash. Measured here, 60 verifications spread over 40
       threads (the web threadpool's size) page-faulted ~3,500 times each (glibc returns each thread
@@ -43,7 +51,7 @@ class PasswordHasher:
             argon2__rounds=time_cost,
             argon2__parallelism=parallelism,
         )
-        self._pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(max_workers=threads or _available_cpus(), thread_name_prefix="argon2")
         self._dummy = self._on_pool(self._context.hash, "dummy password for unknown accounts")
 
     def _on_pool(self, operation: Callable[..., T], *args: str) -> T:
