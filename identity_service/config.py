@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    argon2_threads: int = Field(default=0, ge=0)  # 0: the CPUs this process may run on
 
     @model_validator(mode="after")
     def _refuse_development_settings_in_production(self) -> Settings:

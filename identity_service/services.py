@@ -15,6 +15,7 @@ from identity_service.config import Settings
 from identity_service.identity.account_status import AccountAccess
 from identity_service.identity.accounts import AccountService
 from identity_service.identity.activation import Activations
+from identity_service.identity.audit import AuditTrail
 from identity_service.identity.enrollment import EnrollmentService
 from identity_service.identity.level_evidence import LevelTwoRegistrations
 from identity_service.identity.levels import AcrValues
@@ -56,6 +57,7 @@ class Services:
     level_two: LevelTwoRegistrations
     activations: Activations
     account_access: AccountAccess
+    audit: AuditTrail
 
     def close(self) -> None:
         self.engine.dispose()
@@ -89,6 +91,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
+        threads=settings.argon2_threads or None,
     )
     limiter = RateLimiter(store)
     accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter)
@@ -110,6 +113,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         acr=AcrValues(settings.acr_level1, settings.acr_level2),
         level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
         account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
+        audit=AuditTrail(engine),
     )
     # A lock, revocation or level downgrade ends the account's sessions the way "log out this device"
     # does, back-channel logout included. Imported here: web/account_actions.py needs Services itself.

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import Table, bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from identity_service.identity.audit import record_event
 from identity_service.identity.cccd import InvalidCccd, parse_cccd
@@ -22,6 +21,8 @@ _CITIZENS: Table = Citizen.__table__  # type: ignore[attr-defined]
 # Built once: on hot paths, constructing the expression costs more CPU than running it.
 _SUBJECT = core_select(_ACCOUNTS, _CITIZENS).join_from(_ACCOUNTS, _CITIZENS, _ACCOUNTS.c.cccd == _CITIZENS.c.cccd) \
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
+_BY_CCCD = core_select(_ACCOUNTS).where(_ACCOUNTS.c.cccd == bindparam("cccd"))
+_CCCD_OF = core_select(_ACCOUNTS.c.cccd).where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
 class AuthenticationFailed(Exception):
@@ -60,8 +61,9 @@ class AccountService:
             self.hasher.verify_dummy(password)
             self._failed(key, None)
             raise AuthenticationFailed() from None
-        with Session(self._lookups, expire_on_commit=False) as session:
-            account = session.exec(select(Account).where(Account.cccd == cccd)).first()
+        with self._lookups.connect() as connection:
+            row = connection.execute(_BY_CCCD, {"cccd": cccd}).first()
+        account = Account(**row._mapping) if row is not None else None
         if account is None:
             self.hasher.verify_dummy(password)
             self._failed(key, None)
@@ -88,6 +90,12 @@ class AccountService:
                     row.status, row.status_reason = "locked", "too_many_failed_logins"
                     session.add(row)
                     record_event(session, "account.locked", account_id=account.id, reason="too_many_failed_logins")
+
+    def cccd_of(self, account_id: str) -> str | None:
+        """The account's CCCD number alone (for a masked display): one narrow statement, no models."""
+        with self._lookups.connect() as connection:
+            cccd: str | None = connection.execute(_CCCD_OF, {"account_id": account_id}).scalar()
+        return cccd
 
     def load_subject(self, account_id: str) -> TokenSubject | None:
         """The account and its registry entry: one prepared statement, one round trip (every token,

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from sqlmodel import Session, select
 from starlette.datastructures import Headers
 
-from identity_service.identity.audit import record_event
+from identity_service.identity.audit import AuditTrail, insert_event
+from identity_service.identity.consents import Consents, grant_consent
 from identity_service.identity.levels import AcrValues, LevelRequirement, required_level
 from identity_service.oidc.claims import SCOPE_CLAIMS, claims_released_by
 from identity_service.oidc.clients import OAuthClient
@@ -25,8 +25,6 @@ from identity_service.oidc.grants import AuthorizedUser
 from identity_service.oidc.logout import remember_client
 from identity_service.oidc.server import HttpRequest, IdentityAuthorizationServer
 from identity_service.oidc.tokens import AuthContext
-from identity_service.storage.database import session_scope
-from identity_service.storage.models import Consent, utcnow
 
 _PENDING = "authz"
 SUPPORTED_PROMPTS = {"none", "login", "consent"}
@@ -164,6 +162,8 @@ class AuthorizationFlow:
         self.server = server
         self.settings = server.settings
         self.acr = AcrValues(server.settings.acr_level1, server.settings.acr_level2)
+        self.audit = AuditTrail(server.engine)
+        self.consents = Consents(server.engine)
 
     def error_location(self, redirect_uri: str, error: str, description: str | None, state: str | None) -> str:
         params = {"error": error}
@@ -325,32 +325,14 @@ class AuthorizationFlow:
         self.server.store.delete(_PENDING, pending_id)
 
     def has_consent(self, account_id: str, client_id: str, scopes: list[str]) -> bool:
-        with Session(self.server.engine) as session:
-            consent = session.exec(
-                select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
-            ).first()
-        if consent is None or consent.withdrawn_at is not None:
-            return False
-        return set(scopes) <= set(consent.scopes.split())
+        return self.consents.covers(account_id, client_id, scopes)
 
-    def record_consent(self, account_id: str, client_id: str, scopes: list[str]) -> None:
-        with session_scope(self.server.engine) as session:
-            consent = session.exec(
-                select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
-            ).first()
-            if consent is None:
-                consent = Consent(account_id=account_id, client_id=client_id, scopes=" ".join(sorted(scopes)))
-            else:
-                granted = set() if consent.withdrawn_at else set(consent.scopes.split())
-                consent.scopes = " ".join(sorted(granted | set(scopes)))
-                consent.granted_at = utcnow()
-                consent.withdrawn_at = None
-            session.add(consent)
-            record_event(session, "consent.granted", account_id=account_id, client_id=client_id,
-                         scopes=sorted(scopes))
-
-    def issue_code(self, pending: Pending, ctx: AuthContext) -> str:
+    def issue_code(self, pending: Pending, ctx: AuthContext, consented: bool = False) -> str:
         """Re-validate the parked request with authlib and return the redirect with a code.
+
+        ``consented``: the citizen has just approved the request's scopes on the consent page; the
+        consent is recorded in the same transaction as the code's audit event (the code, already in
+        the ephemeral store, reaches no one if that transaction fails: this returns no location).
 
         Raises :class:`UnmetRequirement` if the authentication is below the request's minimum level:
         whatever path led here, a code never carries less than the client asked for.
@@ -359,20 +341,25 @@ class AuthorizationFlow:
             raise UnmetRequirement("the authentication does not reach the requested level")
         request = HttpRequest(method="GET", url=f"{self.settings.issuer}/authorize", headers=Headers(),
                               query=pending.query)
-        response = self.server.create_authorization_response(
-            self.server.create_oauth2_request(request),
-            grant_user=AuthorizedUser(ctx),
-            grant=self.server.get_consent_grant(self.server.create_oauth2_request(request)),
-        )
+        # The client, redirect URI, scopes and PKCE challenge are checked again (the registration may
+        # have changed since the request was parked), once: get_consent_grant validates and raises;
+        # authlib's create_authorization_response would run the same validation a second time.
+        grant = self.server.get_consent_grant(self.server.create_oauth2_request(request))
+        response = self.server.handle_response(*grant.create_authorization_response(grant.redirect_uri,
+                                                                                    AuthorizedUser(ctx)))
+        grant.execute_hook("after_authorization_response", response)
         location = response.headers.get("location")
         if not location:
             raise RuntimeError("authorization response without a redirect")
         remember_client(self.server.store, ctx.sid, pending.client_id, self.settings.session_ttl)
-        with session_scope(self.server.engine) as session:
-            # The access history (identity/access_history.py) reads the released claim names from here:
-            # recorded once per authorization, not per token, so the token endpoint writes nothing more.
-            record_event(session, "authorization.code_issued", account_id=ctx.account_id,
-                         client_id=pending.client_id, scopes=pending.scopes,
-                         claims=claims_released_by(pending.scopes))
+        # The access history (identity/access_history.py) reads the released claim names from here:
+        # recorded once per authorization, not per token, so the token endpoint writes nothing more.
+        details: dict[str, Any] = {"scopes": pending.scopes, "claims": claims_released_by(pending.scopes)}
+        if consented:
+            with self.server.engine.begin() as connection:
+                grant_consent(connection, ctx.account_id, pending.client_id, pending.scopes)
+                insert_event(connection, "authorization.code_issued", ctx.account_id, pending.client_id, **details)
+        else:
+            self.audit.append("authorization.code_issued", ctx.account_id, pending.client_id, **details)
         self.finish(pending.id)
         return _with_params(location, {"iss": self.settings.issuer})

@@ -29,6 +29,9 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 def remember_client(store: EphemeralStore, sid: str, client_id: str, ttl: int) -> None:
     """Record that ``client_id`` received tokens in session ``sid`` (for logout fan-out)."""
+    # The session's first client (every fresh login): one round trip, SET NX, instead of GET + SET.
+    if store.add(_SESSION_CLIENTS, sid, {"clients": [client_id]}, ttl):
+        return
     data = store.get(_SESSION_CLIENTS, sid) or {"clients": []}
     if client_id not in data["clients"]:
         data["clients"].append(client_id)

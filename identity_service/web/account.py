@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.oidc.tokens import TokenSubject
@@ -29,13 +28,13 @@ class SignedIn:
     subject: TokenSubject
 
 
-async def signed_in(request: Request) -> SignedIn | None:
+def signed_in(request: Request) -> SignedIn | None:
     """The signed-in citizen, or None (no session, or the account is no longer active)."""
     services = services_of(request)
     session = services.sessions.current(request)
     if session is None:
         return None
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    subject = services.accounts.load_subject(session.account_id)
     if subject is None or subject.account.status != "active":
         return None
     return SignedIn(session, subject)
@@ -50,13 +49,13 @@ def see_other(path: str) -> Response:
 
 
 @router.get("/")
-async def home() -> Response:
+def home() -> Response:
     return RedirectResponse("/account", status_code=303)
 
 
 @router.get("/account")
-async def account_page(request: Request) -> Response:
-    me = await signed_in(request)
+def account_page(request: Request) -> Response:
+    me = signed_in(request)
     if me is None:
         return to_login()
     account, citizen = me.subject.account, me.subject.citizen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity_service.identity.citizen_lock import lock_at_citizen_request
@@ -18,29 +17,29 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/account/password")
-async def password_page(request: Request) -> Response:
-    if await signed_in(request) is None:
+def password_page(request: Request) -> Response:
+    if signed_in(request) is None:
         return to_login()
     return render(request, "account_password.html", {"errors": []})
 
 
 @router.post("/account/password")
-async def password_submit(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
-                          current_password: str = Form("", max_length=1024),
-                          new_password: str = Form("", max_length=1024),
-                          new_password_confirm: str = Form("", max_length=1024)) -> Response:
+def password_submit(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
+                    current_password: str = Form("", max_length=1024),
+                    new_password: str = Form("", max_length=1024),
+                    new_password_confirm: str = Form("", max_length=1024)) -> Response:
     """Current password first; the new one follows the enrollment policy; other sessions end."""
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
     t = translator(locale_of(request))
     try:
         services.limiter.hit(PASSWORD_CHANGE_PER_ACCOUNT, me.session.account_id)
-        await run_in_threadpool(change_password, services.engine, services.hasher, me.session.account_id,
-                                current_password, new_password, new_password_confirm)
+        change_password(services.engine, services.hasher, me.session.account_id,
+                        current_password, new_password, new_password_confirm)
     except RateLimited as exc:
         page = render(request, "account_password.html", {"errors": [t("error.rate_limited")]}, 429)
         page.headers["Retry-After"] = str(exc.retry_after)
@@ -48,36 +47,35 @@ async def password_submit(request: Request, background: BackgroundTasks, csrf_to
     except PasswordChangeRefused as exc:
         return render(request, "account_password.html", {"errors": [t(f"error.{c}") for c in exc.codes]}, 400)
     # NIST SP 800-63B §7.1 / OWASP: a new password ends the sessions an attacker may hold.
-    deliveries = await run_in_threadpool(end_other_sessions, services, me.session, "session.ended_password_changed")
+    deliveries = end_other_sessions(services, me.session, "session.ended_password_changed")
     # ...and every refresh token not of this session, including those whose browser session is long gone.
-    await run_in_threadpool(services.account_access.revoke_refresh_families, me.session.account_id,
-                            "password_changed", me.session.sid)
+    services.account_access.revoke_refresh_families(me.session.account_id, "password_changed", me.session.sid)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     return see_other("/account?done=password_changed")
 
 
 @router.get("/account/lock")
-async def lock_page(request: Request) -> Response:
-    if await signed_in(request) is None:
+def lock_page(request: Request) -> Response:
+    if signed_in(request) is None:
         return to_login()
     return render(request, "account_lock.html", {})
 
 
 @router.post("/account/lock")
-async def lock_submit(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
-                      confirm: str = Form("", max_length=10)) -> Response:
+def lock_submit(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
+                confirm: str = Form("", max_length=10)) -> Response:
     """Lock now (a lost phone): every session ends, tokens stop working, the login page says how to unlock."""
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     if confirm != "yes":
         return see_other("/account")
     services = services_of(request)
     # Every session ends and every client it signed in to is told (back-channel logout), as for a desk lock.
-    deliveries = await run_in_threadpool(lock_at_citizen_request, services.account_access, me.session.account_id)
+    deliveries = lock_at_citizen_request(services.account_access, me.session.account_id)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     response = render(request, "account_locked.html", {})

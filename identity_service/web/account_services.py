@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity_service.identity.access_history import Cursor, history_page
@@ -18,12 +17,12 @@ _NOTICES = ("consent_withdrawn",)
 
 
 @router.get("/account/services")
-async def services_page(request: Request) -> Response:
-    me = await signed_in(request)
+def services_page(request: Request) -> Response:
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
-    connected = await run_in_threadpool(connected_services, services.engine, me.session.account_id)
+    connected = connected_services(services.engine, me.session.account_id)
     done = request.query_params.get("done")
     return render(request, "account_services.html", {
         "connected": [{"client_id": c.client_id, "name": c.client_name, "scopes": list(c.scopes),
@@ -33,13 +32,13 @@ async def services_page(request: Request) -> Response:
 
 
 @router.get("/account/services/withdraw")
-async def withdraw_confirm_page(request: Request, client_id: str = "") -> Response:
+def withdraw_confirm_page(request: Request, client_id: str = "") -> Response:
     """Withdrawal is confirmed on a page of its own (no script: CSP forbids it)."""
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
-    service = await run_in_threadpool(connected_service, services.engine, me.session.account_id, client_id[:100])
+    service = connected_service(services.engine, me.session.account_id, client_id[:100])
     if service is None:
         return see_other("/account/services")
     return render(request, "account_withdraw.html", {
@@ -48,35 +47,35 @@ async def withdraw_confirm_page(request: Request, client_id: str = "") -> Respon
 
 
 @router.post("/account/services/withdraw")
-async def withdraw(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
-                   client_id: str = Form("", max_length=100), confirm: str = Form("", max_length=10)) -> Response:
+def withdraw(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
+             client_id: str = Form("", max_length=100), confirm: str = Form("", max_length=10)) -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     if confirm != "yes":
         return see_other("/account/services")
     services = services_of(request)
     account_id = me.session.account_id
-    withdrawal = await run_in_threadpool(withdraw_consent, services.engine, account_id, client_id)
+    withdrawal = withdraw_consent(services.engine, account_id, client_id)
     if withdrawal is None:
         return see_other("/account/services")
-    deliveries = await run_in_threadpool(complete_withdrawal, services, account_id, withdrawal)
+    deliveries = complete_withdrawal(services, account_id, withdrawal)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     return see_other("/account/services?done=consent_withdrawn")
 
 
 @router.get("/account/history")
-async def history(request: Request, before: str = "", after: str = "") -> Response:
+def history(request: Request, before: str = "", after: str = "") -> Response:
     """Newest first, 20 a page; ``before``/``after`` are opaque cursors from the page's own links."""
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
-    page = await run_in_threadpool(history_page, services.engine, me.session.account_id,
-                                   Cursor.decode(before), Cursor.decode(after))
+    page = history_page(services.engine, me.session.account_id,
+                        Cursor.decode(before), Cursor.decode(after))
     if not page.entries and (before or after):
         return see_other("/account/history")  # a stale or forged cursor: start from the newest
     return render(request, "account_history.html", {

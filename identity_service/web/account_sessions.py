@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity_service.web.account import see_other, signed_in, to_login
@@ -16,12 +15,12 @@ _NOTICES = ("session_ended",)
 
 
 @router.get("/account/sessions")
-async def sessions_page(request: Request) -> Response:
-    me = await signed_in(request)
+def sessions_page(request: Request) -> Response:
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
-    sessions = await run_in_threadpool(services.sessions.of_account, me.session.account_id)
+    sessions = services.sessions.of_account(me.session.account_id)
     done = request.query_params.get("done")
     return render(request, "account_sessions.html", {
         "sessions": [{"handle": session_handle(s), "started": local_time(s.auth_time), "browser": s.device[0],
@@ -32,18 +31,18 @@ async def sessions_page(request: Request) -> Response:
 
 
 @router.post("/account/sessions/end")
-async def end_session(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
-                      session: str = Form("", max_length=64)) -> Response:
+def end_session(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
+                session: str = Form("", max_length=64)) -> Response:
     """Log out another device: its session ends, its refresh tokens are revoked, its clients are told."""
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    me = await signed_in(request)
+    me = signed_in(request)
     if me is None:
         return to_login()
     services = services_of(request)
     if session == session_handle(me.session):
         return see_other("/account/sessions")  # this device logs out with the logout button
-    deliveries = await run_in_threadpool(end_device_session, services, me.session.account_id, session)
+    deliveries = end_device_session(services, me.session.account_id, session)
     if deliveries:
         background.add_task(services.backchannel.deliver, deliveries)
     return see_other("/account/sessions?done=session_ended" if deliveries is not None else "/account/sessions")

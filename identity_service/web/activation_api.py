@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.activation import ActivationFailed, ActivationWeakPassword
@@ -49,11 +48,11 @@ def _problem(status: int, code: str, title: str, request: Request, **extra: obje
 
 @router.post("", status_code=201, response_model=Activated,
              summary="Set the first password of a desk-created account with its SMS activation code")
-async def activate(body: Activate, request: Request) -> Response:
+def activate(body: Activate, request: Request) -> Response:
     services: Services = request.app.state.services
     try:
         services.limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
-        account = await run_in_threadpool(services.activations.activate, body.cccd, body.code, body.password)
+        account = services.activations.activate(body.cccd, body.code, body.password)
     except RateLimited as exc:
         response = _problem(429, exc.code, "Too many attempts", request)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -70,16 +69,12 @@ async def activate(body: Activate, request: Request) -> Response:
              description="Always 202 whether or not an activation is pending for the number (no enumeration). "
                          "The code goes only to the phone the registration desk recorded, never to one given here. "
                          "Limited per number and per address (429 + Retry-After).")
-async def resend_code(body: ResendCode, request: Request) -> Response:
+def resend_code(body: ResendCode, request: Request) -> Response:
     services: Services = request.app.state.services
-
-    def _resend() -> None:
+    try:
         services.limiter.hit(ENROLL_PER_IP, client_ip(request))
         services.limiter.hit(ACTIVATION_RESEND_PER_CCCD, body.cccd)
         services.activations.resend(body.cccd)
-
-    try:
-        await run_in_threadpool(_resend)
     except RateLimited as exc:
         response = _problem(429, exc.code, "Too many attempts", request)
         response.headers["Retry-After"] = str(exc.retry_after)

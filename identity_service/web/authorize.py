@@ -1,4 +1,9 @@
-"""Browser side of the authorization endpoint: login and consent pages around the protocol flow."""
+"""Browser side of the authorization endpoint: login and consent pages around the protocol flow.
+
+Every handler here is a plain ``def``: FastAPI runs it in its threadpool, so all of a request's blocking
+work (Redis, SQL, argon2id) happens in one worker-thread hop and never on the event loop. Only
+reading the body (``Form`` fields, :func:`authorization_pairs`) is awaited, on the loop, before that.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,16 @@ import logging
 import secrets
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.accounts import AccountLocked, AuthenticationFailed
-from identity_service.identity.audit import record_event
 from identity_service.identity.levels import AMR_PASSWORD, LevelStep, next_level_step
 from identity_service.oidc.authorization import AuthorizationFlow, ErrorPage, ErrorRedirect, Pending
 from identity_service.oidc.par import take_pushed_request
 from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
-from identity_service.storage.database import session_scope
 from identity_service.web.devices import describe_device
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
@@ -47,34 +49,42 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-async def _next_step(request: Request, pending: Pending) -> Response:
-    """Decide what the browser does next: log in, consent, or go back to the client with a code."""
+def _next_step(request: Request, pending: Pending, parked: bool = False) -> Response:
+    """Decide what the browser does next: log in, consent, or go back to the client with a code.
+
+    ``parked``: ``pending`` was just resumed from the store, unchanged, so it need not be stored again.
+    """
     services = services_of(request)
     flow = flow_of(request)
+
+    def park() -> None:
+        if not parked:
+            flow.park(pending)
+
     session = services.sessions.current(request)
     hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
         not pending.fresh_login
         and ("login" in pending.prompts or (pending.max_age is not None and session.age() > pending.max_age)
              # OIDC Core §3.1.2.1: a hint naming someone else means the current session is not theirs.
-             or (hint is not None and not await run_in_threadpool(flow.hint_names, hint, pending, session.account_id)))
+             or (hint is not None and not flow.hint_names(hint, pending, session.account_id)))
     )
     if needs_login:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "The citizen is not logged in.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        park()
         return see_other(f"/login?req={pending.id}")
     assert session is not None
-    step = await _level_step(request, pending, session)
+    step = _level_step(request, pending, session)
     if step is LevelStep.UNMET:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(
                 pending.redirect_uri, "unmet_authentication_requirements",
                 "The account does not hold the requested identity level.", pending.state),
                 pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        park()
         return see_other(f"/login/level-required?req={pending.id}")
     if step is LevelStep.SECOND_FACTOR:
         if "none" in pending.prompts:
@@ -82,28 +92,29 @@ async def _next_step(request: Request, pending: Pending) -> Response:
             return to_client(request, flow.error_location(pending.redirect_uri, "login_required",
                                                            "A second factor is required.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.park, pending)
+        park()
         return see_other(f"/login/second-factor?req={pending.id}")
-    consented = await run_in_threadpool(flow.has_consent, session.account_id, pending.client_id, pending.scopes)
+    consented = flow.has_consent(session.account_id, pending.client_id, pending.scopes)
     if "consent" in pending.prompts or not consented:
         if "none" in pending.prompts:
             return to_client(request, flow.error_location(pending.redirect_uri, "consent_required",
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
-        await run_in_threadpool(flow.clear_for_consent, pending, session.sid)
+        if pending.consent_sid != session.sid:  # a request resumed already cleared for this session is stored
+            flow.clear_for_consent(pending, session.sid)
         return see_other(f"/consent?req={pending.id}")
-    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
 
 
-async def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
+def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
     """Whether this session meets the request's level, needs a second factor, or never can."""
     services = services_of(request)
     reached = services.acr.level_of(session.acr) or 0
     account_level = session.level
     if reached < pending.preferred_level:
         # The account may have been raised (or lowered) at a desk since this session began.
-        subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+        subject = services.accounts.load_subject(session.account_id)
         account_level = subject.account.level if subject is not None else 0
     return next_level_step(pending.level_requirement, account_level, reached,
                            interactive="none" not in pending.prompts)
@@ -124,47 +135,51 @@ def _context(session: BrowserSession) -> AuthContext:
                        amr=session.amr, sid=session.sid)
 
 
-@router.api_route("/authorize", methods=["GET", "POST"])
-async def authorize(request: Request) -> Response:
-    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
-    pairs = list(request.query_params.multi_items())
+async def authorization_pairs(request: Request) -> list[tuple[str, str]]:
+    """The request's parameters: the query, or the form body of a POST (read on the loop, before the handler)."""
     if request.method == "POST":
         form = await request.form()
-        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return list(request.query_params.multi_items())
+
+
+@router.api_route("/authorize", methods=["GET", "POST"])
+def authorize(request: Request, pairs: list[tuple[str, str]] = Depends(authorization_pairs)) -> Response:
+    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
     if len(pairs) > _MAX_QUERY_PAIRS:
         return error_page(request, "error.invalid_request", 400)
     services = services_of(request)
+    flow = flow_of(request)
     given = dict(pairs)
     pushed = "request_uri" in given
     if pushed:
         # RFC 9126 §4: only client_id and request_uri matter; the pushed parameters replace the rest.
-        stored = await run_in_threadpool(take_pushed_request, flow_of(request), given["request_uri"],
-                                         given.get("client_id"))
+        stored = take_pushed_request(flow, given["request_uri"], given.get("client_id"))
         if stored is None:
             return error_page(request, "error.request_expired", 400)
         pairs = stored
     http_request = HttpRequest(method="GET", url=f"{services.settings.issuer}/authorize",
                                headers=request.headers, query=pairs)
-    result = await run_in_threadpool(flow_of(request).validate, http_request, pushed)
+    result = flow.validate(http_request, pushed)
     if isinstance(result, ErrorRedirect):
         return to_client(request, result.location, result.redirect_uri, result.response_mode)
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
-    return await _next_step(request, result)
+    return _next_step(request, result)
 
 
 @router.get("/authorize/resume")
-async def authorize_resume(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(flow_of(request).resume, req)
+def authorize_resume(request: Request, req: str = "") -> Response:
+    pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return await _next_step(request, pending)
+    return _next_step(request, pending, parked=True)
 
 
 @router.get("/login")
-async def login_page(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(flow_of(request).resume, req) if req else None
+def login_page(request: Request, req: str = "") -> Response:
+    pending = flow_of(request).resume(req) if req else None
     if req and pending is None:
         return error_page(request, "error.request_expired", 400)
     return render(request, "login.html", {
@@ -176,7 +191,7 @@ async def login_page(request: Request, req: str = "") -> Response:
 
 
 @router.post("/login")
-async def login_submit(
+def login_submit(
     request: Request,
     csrf_token: str = Form(""),
     req: str = Form(""),
@@ -187,7 +202,7 @@ async def login_submit(
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = await run_in_threadpool(flow.resume, req) if req else None
+    pending = flow.resume(req) if req else None
     if req and pending is None:
         return error_page(request, "error.request_expired", 400)
     t = translator(locale_of(request))
@@ -195,7 +210,7 @@ async def login_submit(
     target = pending.redirect_uri if pending else None
     try:
         services.limiter.hit(LOGIN_PER_IP, client_ip(request))
-        account = await run_in_threadpool(services.accounts.authenticate, cccd, password)
+        account = services.accounts.authenticate(cccd, password)
     except RateLimited as exc:
         page = render(request, "login.html", {**context, "error": t("error.rate_limited")}, 429,
                       redirect_target=target)
@@ -217,15 +232,10 @@ async def login_submit(
     # in this session (DESIGN.md §2), asked for by the authorization flow when a request needs it.
     session = services.sessions.start(account.id, services.acr.acr_for(1), (AMR_PASSWORD,), account.level,
                                       device=describe_device(request.headers.get("user-agent")))
-
-    def _audit() -> None:
-        with session_scope(services.engine) as db:
-            record_event(db, "login.succeeded", account_id=account.id,
-                         client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
-
-    await run_in_threadpool(_audit)
+    services.audit.append("login.succeeded", account_id=account.id,
+                          client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
     if pending is not None:
-        await run_in_threadpool(flow.mark_logged_in, pending)
+        flow.mark_logged_in(pending)
         response: Response = see_other(f"/authorize/resume?req={pending.id}")
     else:
         response = see_other("/account")
@@ -234,18 +244,18 @@ async def login_submit(
 
 
 @router.get("/consent")
-async def consent_page(request: Request, req: str = "") -> Response:
+def consent_page(request: Request, req: str = "") -> Response:
     services = services_of(request)
-    session = services.sessions.current(request)
-    pending = await run_in_threadpool(flow_of(request).resume, req)
+    pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
+    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
-    display = subject.account.cccd[:3] + "******" + subject.account.cccd[-3:] if subject else ""
+    cccd = services.accounts.cccd_of(session.account_id)
+    display = cccd[:3] + "******" + cccd[-3:] if cccd else ""
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
         "account_display": display,
@@ -253,14 +263,14 @@ async def consent_page(request: Request, req: str = "") -> Response:
 
 
 @router.post("/consent")
-async def consent_submit(
+def consent_submit(
     request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
 ) -> Response:
     services = services_of(request)
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = await run_in_threadpool(flow.resume, req)
+    pending = flow.resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     session = services.sessions.current(request)
@@ -270,10 +280,9 @@ async def consent_submit(
         # Only the authorization flow decides login freshness and levels: a consent form cannot skip them.
         return see_other(f"/authorize/resume?req={pending.id}")
     if decision != "allow":
-        await run_in_threadpool(flow.finish, pending.id)
+        flow.finish(pending.id)
         return to_client(request, flow.error_location(pending.redirect_uri, "access_denied",
                                                        "The citizen declined.", pending.state),
                           pending.redirect_uri, pending.response_mode)
-    await run_in_threadpool(flow.record_consent, session.account_id, pending.client_id, pending.scopes)
-    location = await run_in_threadpool(flow.issue_code, pending, _context(session))
+    location = flow.issue_code(pending, _context(session), consented=True)
     return to_client(request, location, pending.redirect_uri, pending.response_mode)

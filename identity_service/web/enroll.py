@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import date
 
 from fastapi import APIRouter, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
@@ -27,12 +26,12 @@ def _mask_phone(phone: str) -> str:
 
 
 @router.get("/enroll")
-async def enroll_page(request: Request) -> Response:
+def enroll_page(request: Request) -> Response:
     return render(request, "enroll_start.html", {"form": {}, "errors": {}})
 
 
 @router.post("/enroll")
-async def enroll_submit(
+def enroll_submit(
     request: Request,
     csrf_token: str = Form(""),
     cccd: str = Form("", max_length=64),
@@ -60,7 +59,7 @@ async def enroll_submit(
     services = services_of(request)
     try:
         services.limiter.hit(ENROLL_PER_IP, client_ip(request))
-        enrollment_id = await run_in_threadpool(services.enrollment.start, cccd, full_name, parsed_birth, phone)
+        enrollment_id = services.enrollment.start(cccd, full_name, parsed_birth, phone)
     except ENROLLMENT_ERRORS as exc:
         code = error_code(exc)
         field = "cccd" if code.startswith("invalid_cccd") else "phone" if code == "invalid_phone" else "form"
@@ -83,22 +82,22 @@ def _verify_page(request: Request, enrollment: str, error: str | None, status_co
 
 
 @router.get("/enroll/verify")
-async def verify_page(request: Request, enrollment: str = "") -> Response:
-    return await run_in_threadpool(_verify_page, request, enrollment, None)
+def verify_page(request: Request, enrollment: str = "") -> Response:
+    return _verify_page(request, enrollment, None)
 
 
-async def _on_verify_page(request: Request, enrollment: str, action: Callable[[], None], next_url: str) -> Response:
+def _on_verify_page(request: Request, enrollment: str, action: Callable[[], None], next_url: str) -> Response:
     """Run an enrollment step; on a domain error show the code page again with the message."""
     try:
-        await run_in_threadpool(action)
+        action()
     except ENROLLMENT_ERRORS as exc:
         t = translator(locale_of(request))
-        return await run_in_threadpool(_verify_page, request, enrollment, t(f"error.{error_code(exc)}"), 400)
+        return _verify_page(request, enrollment, t(f"error.{error_code(exc)}"), 400)
     return _see_other(next_url)
 
 
 @router.post("/enroll/verify")
-async def verify_submit(
+def verify_submit(
     request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100),
     code: str = Form("", max_length=16),
 ) -> Response:
@@ -110,31 +109,31 @@ async def verify_submit(
         services.limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
         services.enrollment.verify_code(enrollment, code.strip())
 
-    return await _on_verify_page(request, enrollment, verify,
-                                 f"/enroll/password?enrollment={enrollment}")
+    return _on_verify_page(request, enrollment, verify,
+                           f"/enroll/password?enrollment={enrollment}")
 
 
 @router.post("/enroll/resend")
-async def resend_submit(
+def resend_submit(
     request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100)
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
     service = services_of(request).enrollment
-    return await _on_verify_page(request, enrollment, lambda: service.resend_code(enrollment),
-                                 f"/enroll/verify?enrollment={enrollment}")
+    return _on_verify_page(request, enrollment, lambda: service.resend_code(enrollment),
+                           f"/enroll/verify?enrollment={enrollment}")
 
 
 @router.get("/enroll/password")
-async def password_page(request: Request, enrollment: str = "") -> Response:
+def password_page(request: Request, enrollment: str = "") -> Response:
     services = services_of(request)
-    if await run_in_threadpool(services.enrollment.describe, enrollment) is None:
+    if services.enrollment.describe(enrollment) is None:
         return error_page(request, "error.enrollment.not_found", 400)
     return render(request, "enroll_password.html", {"enrollment": enrollment, "errors": []})
 
 
 @router.post("/enroll/password")
-async def password_submit(
+def password_submit(
     request: Request, csrf_token: str = Form(""), enrollment: str = Form("", max_length=100),
     password: str = Form("", max_length=1024), password_confirm: str = Form("", max_length=1024),
 ) -> Response:
@@ -146,7 +145,7 @@ async def password_submit(
                       {"enrollment": enrollment, "errors": [t("error.password.mismatch")]}, 400)
     services = services_of(request)
     try:
-        await run_in_threadpool(services.enrollment.set_password, enrollment, password)
+        services.enrollment.set_password(enrollment, password)
     except WeakPassword as exc:
         messages = [t(f"error.password.{problem}") for problem in exc.problems]
         return render(request, "enroll_password.html", {"enrollment": enrollment, "errors": messages}, 400)
@@ -156,5 +155,5 @@ async def password_submit(
 
 
 @router.get("/enroll/done")
-async def done_page(request: Request) -> Response:
+def done_page(request: Request) -> Response:
     return render(request, "enroll_done.html", {})

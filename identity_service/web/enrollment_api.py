@@ -6,7 +6,6 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.identity.enrollment import WeakPassword
@@ -71,12 +70,11 @@ def _services(request: Request) -> Services:
 
 @router.post("", status_code=201, response_model=EnrollmentStarted,
              summary="Match the citizen against the registry and send a one-time code")
-async def start(body: StartEnrollment, request: Request) -> Response:
+def start(body: StartEnrollment, request: Request) -> Response:
     services = _services(request)
     try:
         services.limiter.hit(ENROLL_PER_IP, client_ip(request))
-        enrollment_id = await run_in_threadpool(services.enrollment.start, body.cccd, body.full_name,
-                                                body.birth_date, body.phone)
+        enrollment_id = services.enrollment.start(body.cccd, body.full_name, body.birth_date, body.phone)
     except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return JSONResponse({"enrollment_id": enrollment_id, "expires_in": services.settings.enrollment_ttl},
@@ -84,19 +82,19 @@ async def start(body: StartEnrollment, request: Request) -> Response:
 
 
 @router.post("/{enrollment_id}/verify", status_code=204, summary="Check the one-time code")
-async def verify(enrollment_id: str, body: VerifyCode, request: Request) -> Response:
+def verify(enrollment_id: str, body: VerifyCode, request: Request) -> Response:
     try:
         _services(request).limiter.hit(OTP_VERIFY_PER_IP, client_ip(request))
-        await run_in_threadpool(_services(request).enrollment.verify_code, enrollment_id, body.code)
+        _services(request).enrollment.verify_code(enrollment_id, body.code)
     except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return Response(status_code=204)
 
 
 @router.post("/{enrollment_id}/resend", status_code=204, summary="Send a new one-time code")
-async def resend(enrollment_id: str, request: Request) -> Response:
+def resend(enrollment_id: str, request: Request) -> Response:
     try:
-        await run_in_threadpool(_services(request).enrollment.resend_code, enrollment_id)
+        _services(request).enrollment.resend_code(enrollment_id)
     except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return Response(status_code=204)
@@ -104,10 +102,9 @@ async def resend(enrollment_id: str, request: Request) -> Response:
 
 @router.post("/{enrollment_id}/password", status_code=201, response_model=AccountCreated,
              summary="Set the password and create the level-1 account")
-async def set_password(enrollment_id: str, body: SetPassword, request: Request) -> Response:
+def set_password(enrollment_id: str, body: SetPassword, request: Request) -> Response:
     try:
-        account = await run_in_threadpool(_services(request).enrollment.set_password, enrollment_id,
-                                          body.password)
+        account = _services(request).enrollment.set_password(enrollment_id, body.password)
     except ENROLLMENT_ERRORS as exc:
         return _problem(exc, request)
     return JSONResponse({"level": account.level, "status": account.status}, status_code=201)

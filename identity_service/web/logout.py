@@ -3,6 +3,9 @@
 A ``post_logout_redirect_uri`` is followed only when it is registered, exactly, for the client the
 request names. Without a valid ``id_token_hint`` for the current citizen the logout is confirmed
 on a page first (a cross-site link must not log people out).
+
+Handlers are plain ``def`` (one threadpool hop per request, as in ``web/authorize.py``); the
+parameters are read on the loop first (:func:`logout_params`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from identity_service.identity.audit import record_event
@@ -82,46 +84,50 @@ def _finish(request: Request, services: Services, background: BackgroundTasks, t
     return response
 
 
-@router.api_route("/end_session", methods=["GET", "POST"])
-async def end_session(request: Request, background: BackgroundTasks) -> Response:
-    services = services_of(request)
+async def logout_params(request: Request) -> dict[str, str]:
+    """The logout request's parameters: the query, or the form body of a POST."""
     source = await request.form() if request.method == "POST" else request.query_params
-    params = {k: str(source[k]) for k in _PARAMS if k in source and isinstance(source[k], str)}
+    return {k: str(source[k]) for k in _PARAMS if k in source and isinstance(source[k], str)}
+
+
+@router.api_route("/end_session", methods=["GET", "POST"])
+def end_session(request: Request, background: BackgroundTasks,
+                params: dict[str, str] = Depends(logout_params)) -> Response:
+    services = services_of(request)
     try:
-        client_id, target, hint = await run_in_threadpool(_resolve, services, params)
+        client_id, target, hint = _resolve(services, params)
     except ValueError as exc:
         log.info("end_session refused: %s", exc)
         return error_page(request, "error.logout_request", 400)
     session = services.sessions.current(request)
     if session is None:
         return _finish(request, services, background, target, params.get("state"))
-    client = await run_in_threadpool(services.oauth.query_client, client_id or "") if client_id else None
+    client = services.oauth.query_client(client_id) if client_id else None
     hint_is_this_user = hint is not None and client is not None and \
         hint.get("sub") == services.issuer.subject(client.row, session.account_id)
     if hint_is_this_user:
-        return await run_in_threadpool(_finish, request, services, background, target, params.get("state"))
+        return _finish(request, services, background, target, params.get("state"))
     return render(request, "logout_confirm.html", {"params": params,
                                                    "client_name": client.row.name if client else None})
 
 
 @router.post("/end_session/confirm")
-async def end_session_confirm(request: Request, background: BackgroundTasks, csrf_token: str = Form("")) -> Response:
+def end_session_confirm(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
+                        params: dict[str, str] = Depends(logout_params)) -> Response:
     services = services_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    form = await request.form()
-    params = {k: str(form[k]) for k in _PARAMS if k in form and isinstance(form[k], str)}
     try:
-        _, target, _ = await run_in_threadpool(_resolve, services, params)
+        _, target, _ = _resolve(services, params)
     except ValueError:
         return error_page(request, "error.logout_request", 400)
-    return await run_in_threadpool(_finish, request, services, background, target, params.get("state"))
+    return _finish(request, services, background, target, params.get("state"))
 
 
 @router.post("/logout")
-async def logout(request: Request, background: BackgroundTasks, csrf_token: str = Form("")) -> Response:
+def logout(request: Request, background: BackgroundTasks, csrf_token: str = Form("")) -> Response:
     """The account page's own logout button."""
     services = services_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    return await run_in_threadpool(_finish, request, services, background, None, None)
+    return _finish(request, services, background, None, None)

@@ -5,6 +5,8 @@ The authorization flow (``web/authorize.py``) sends the browser here when a requ
   yet (right after the password, or a level-1 session being stepped up: no password is asked again);
 - ``/login/level-required?req=…`` when the account holds only level 1: the page explains how to get
   level 2, and its button returns ``unmet_authentication_requirements`` to the client.
+
+Handlers are plain ``def`` (one threadpool hop per request, as in ``web/authorize.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity_service.identity.audit import record_event
@@ -40,33 +41,29 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
-async def elevate_session(services: Services, session: BrowserSession, method: Method, account_level: int,
-                          client_id: str | None) -> BrowserSession:
-    """Step the session up to level 2 after ``method`` was verified (new id, acr, amr, auth_time)."""
+def elevate_session(services: Services, session: BrowserSession, method: Method, account_level: int,
+                    client_id: str | None) -> BrowserSession:
+    """Step the session up to level 2 after ``method`` was verified (new id, acr, amr, auth_time).
+    Blocking (store and database): call it from a worker thread."""
     elevated = services.sessions.elevate(session, services.acr.acr_for(LEVEL2), method.amr, account_level)
-
-    def _carry_over() -> None:
-        # Logout of the renewed session must still reach what the earlier id signed in to.
-        move_session_clients(services.store, session.sid, elevated.sid, services.settings.session_ttl)
-        services.oauth.refresh_tokens.move_session(session.sid, elevated.sid)
-        with session_scope(services.engine) as db:
-            record_event(db, "session.stepped_up", account_id=session.account_id, client_id=client_id,
-                         method=method.name, acr=elevated.acr, amr=list(elevated.amr))
-
-    await run_in_threadpool(_carry_over)
+    # Logout of the renewed session must still reach what the earlier id signed in to.
+    move_session_clients(services.store, session.sid, elevated.sid, services.settings.session_ttl)
+    services.oauth.refresh_tokens.move_session(session.sid, elevated.sid)
+    with session_scope(services.engine) as db:
+        record_event(db, "session.stepped_up", account_id=session.account_id, client_id=client_id,
+                     method=method.name, acr=elevated.acr, amr=list(elevated.amr))
     return elevated
 
 
-async def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
-    pending = await run_in_threadpool(flow_of(request).resume, req)
-    return pending, services_of(request).sessions.current(request)
+def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
+    return flow_of(request).resume(req), services_of(request).sessions.current(request)
 
 
-async def _second_factor_page(request: Request, pending: Pending, session: BrowserSession, error: str | None = None,
-                              status_code: int = 200, sms_sent: bool = False) -> Response:
+def _second_factor_page(request: Request, pending: Pending, session: BrowserSession, error: str | None = None,
+                        status_code: int = 200, sms_sent: bool = False) -> Response:
     services = services_of(request)
-    status: FactorStatus = await run_in_threadpool(services.second_factors.status, session.account_id)
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    status: FactorStatus = services.second_factors.status(session.account_id)
+    subject = services.accounts.load_subject(session.account_id)
     phone = mask_phone(subject.account.phone) if subject is not None else ""
     return render(request, "second_factor.html", {
         "req": pending.id, "client_name": pending.client_name, "has_totp": status.has_totp,
@@ -76,26 +73,26 @@ async def _second_factor_page(request: Request, pending: Pending, session: Brows
 
 
 @router.get("/login/second-factor")
-async def second_factor_page(request: Request, req: str = "", sent: str = "") -> Response:
-    pending, session = await _pending_and_session(request, req)
+def second_factor_page(request: Request, req: str = "", sent: str = "") -> Response:
+    pending, session = _pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:
         return see_other(f"/login?req={pending.id}")
-    return await _second_factor_page(request, pending, session, sms_sent=sent == "sms")
+    return _second_factor_page(request, pending, session, sms_sent=sent == "sms")
 
 
 @router.post("/login/second-factor/sms")
-async def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form("", max_length=100)) -> Response:
+def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form("", max_length=100)) -> Response:
     services = services_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending, session = await _pending_and_session(request, req)
+    pending, session = _pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:
         return see_other(f"/login?req={pending.id}")
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    subject = services.accounts.load_subject(session.account_id)
     reached = services.acr.level_of(session.acr) or 0
     if (subject is None or subject.account.level < LEVEL2 or subject.account.status != "active"
             or reached >= pending.preferred_level):
@@ -103,18 +100,18 @@ async def send_sms_code(request: Request, csrf_token: str = Form(""), req: str =
         return see_other(f"/authorize/resume?req={pending.id}")
     t = translator(locale_of(request, pending.ui_locales))
     try:
-        await run_in_threadpool(services.second_factors.send_sms_code, session.account_id, subject.account.phone)
+        services.second_factors.send_sms_code(session.account_id, subject.account.phone)
     except RateLimited as exc:
-        page = await _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
+        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
     except (OtpError, SmsUnavailable) as exc:
-        return await _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 400)
+        return _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 400)
     return see_other(f"/login/second-factor?req={pending.id}&sent=sms")
 
 
 @router.post("/login/second-factor")
-async def second_factor_submit(
+def second_factor_submit(
     request: Request,
     background: BackgroundTasks,
     csrf_token: str = Form(""),
@@ -125,44 +122,43 @@ async def second_factor_submit(
     services = services_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending, session = await _pending_and_session(request, req)
+    pending, session = _pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     chosen = METHODS.get(method)
-    subject = await run_in_threadpool(services.accounts.load_subject, session.account_id)
+    subject = services.accounts.load_subject(session.account_id)
     if chosen is None or subject is None or subject.account.level < LEVEL2 or subject.account.status != "active":
         # Only a level-2 account can be elevated; the flow shows the level-1 page otherwise.
         return see_other(f"/authorize/resume?req={pending.id}")
     t = translator(locale_of(request, pending.ui_locales))
     try:
-        await run_in_threadpool(services.second_factors.verify, session.account_id, chosen, code,
-                                pending.client_id, client_ip(request))
+        services.second_factors.verify(session.account_id, chosen, code, pending.client_id, client_ip(request))
     except RateLimited as exc:
-        page = await _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
+        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
     except SecondFactorLockout as exc:
         # The last allowed guess: the account is locked; every session and token of it ends now.
-        deliveries = await run_in_threadpool(services.account_access.end, session.account_id, "account_locked")
+        deliveries = services.account_access.end(session.account_id, "account_locked")
         if deliveries:
             background.add_task(services.backchannel.deliver, deliveries)
         page = error_page(request, f"error.{exc.code}", 403)
         services.sessions.clear_cookie(page)
         return page
     except SecondFactorError as exc:
-        return await _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 401,
-                                         sms_sent=chosen.name == "sms")
-    elevated = await elevate_session(services, session, chosen, subject.account.level, pending.client_id)
+        return _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 401,
+                                   sms_sent=chosen.name == "sms")
+    elevated = elevate_session(services, session, chosen, subject.account.level, pending.client_id)
     response = see_other(f"/authorize/resume?req={pending.id}")
     services.sessions.set_cookie(response, elevated)
     return response
 
 
 @router.get("/login/level-required")
-async def level_required_page(request: Request, req: str = "") -> Response:
-    pending = await run_in_threadpool(flow_of(request).resume, req)
+def level_required_page(request: Request, req: str = "") -> Response:
+    pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     return render(request, "level_required.html", {"req": pending.id, "client_name": pending.client_name},
@@ -170,16 +166,16 @@ async def level_required_page(request: Request, req: str = "") -> Response:
 
 
 @router.post("/login/level-required")
-async def level_required_return(request: Request, csrf_token: str = Form(""),
-                                req: str = Form("", max_length=100)) -> Response:
+def level_required_return(request: Request, csrf_token: str = Form(""),
+                          req: str = Form("", max_length=100)) -> Response:
     """Back to the client with OIDC Core §3.1.2.6 ``unmet_authentication_requirements``: never a code."""
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
     flow = flow_of(request)
-    pending = await run_in_threadpool(flow.resume, req)
+    pending = flow.resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    await run_in_threadpool(flow.finish, pending.id)
+    flow.finish(pending.id)
     location = flow.error_location(pending.redirect_uri, "unmet_authentication_requirements",
                                    "The account does not hold the requested identity level.", pending.state)
     return to_client(request, location, pending.redirect_uri, pending.response_mode)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
 from identity_service.security.passwords import PasswordHasher, check_password_policy
@@ -27,6 +31,43 @@ def test_hashes_are_salted() -> None:
 
 def test_weaker_parameters_need_rehash_under_the_default_policy() -> None:
     assert PasswordHasher().needs_rehash(FAST_HASHER.hash("x" * 10))
+
+
+def test_hashes_run_on_the_hashers_own_threads_never_more_at_once_than_it_has() -> None:
+    """Many request threads at once: every hash runs on one of the hasher's ``threads`` (a bound on the
+    19 MiB blocks concurrent logins can pin, and each thread keeps reusing its block)."""
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1, threads=2)
+    hashed = hasher.hash("sông-hồng-mùa-lũ")
+    callers: set[str] = set()
+    hashing: set[str] = set()
+    running = [0, 0]  # now, most at once
+    lock = threading.Lock()
+    verify = hasher._context.verify
+
+    def recording_verify(*args: Any) -> Any:
+        with lock:
+            hashing.add(threading.current_thread().name)
+            running[0] += 1
+            running[1] = max(running)
+        try:
+            return verify(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    hasher._context.verify = recording_verify  # type: ignore[method-assign]
+
+    def login(i: int) -> bool:
+        with lock:
+            callers.add(threading.current_thread().name)
+        return hasher.verify("sông-hồng-mùa-lũ" if i % 2 else "wrong", hashed)
+
+    with ThreadPoolExecutor(8, thread_name_prefix="request") as requests:
+        results = list(requests.map(login, range(40)))
+    assert results == [bool(i % 2) for i in range(40)]
+    assert len(callers) > 2 and not hashing & callers
+    assert all(name.startswith("argon2") for name in hashing) and len(hashing) <= 2
+    assert running[1] <= 2
 
 
 @pytest.mark.parametrize(("password", "problem"), [
