@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.templating import Jinja2Templates
@@ -22,41 +21,26 @@ from starlette.responses import RedirectResponse, Response
 from clients.examples.config import RelyingPartyConfig
 from clients.examples.hospital.insurance import InsuranceTable
 from clients.examples.provider_errors import explain_login_error
-from clients.examples.web_sessions import SessionStore, WebSession
+from clients.examples.rp_app import RelyingPartyApp
+from clients.examples.web_sessions import SessionStore
 
 LEVEL2_ACR = "urn:eid:vn:level2"
 PATIENT_SCOPE = "openid profile citizen_id"
 _TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-class HospitalDesk:
+class HospitalDesk(RelyingPartyApp):
     """Wiring: the login helper, the sessions, the staff list and the insurance table."""
 
     def __init__(self, config: RelyingPartyConfig, staff: frozenset[str], insurance: InsuranceTable,
                  login: LoginHelper | None = None) -> None:
+        super().__init__(login or LoginHelper(config.issuer, config.client_id, config.redirect_uri,
+                                              client_secret=config.client_secret, scope=PATIENT_SCOPE),
+                         SessionStore("hospital_session"), _TEMPLATES)
         self.config = config
         self.staff = staff
         self.insurance = insurance
-        self.login = login or LoginHelper(config.issuer, config.client_id, config.redirect_uri,
-                                          client_secret=config.client_secret, scope=PATIENT_SCOPE)
-        self.sessions = SessionStore("hospital_session")
 
-    def page(self, request: Request, session: WebSession, template: str, status: int = 200,
-             **context: Any) -> Response:
-        response = _TEMPLATES.TemplateResponse(request, template, {"session": session, **context},
-                                               status_code=status)
-        self.sessions.save(response, session)
-        return response
-
-    def redirect(self, session: WebSession, location: str) -> Response:
-        response = RedirectResponse(location, status_code=303)
-        self.sessions.save(response, session)
-        return response
-
-    def start_login(self, session: WebSession, purpose: str, **options: str) -> Response:
-        url, state = self.login.authorization_url(**options)
-        session.data["pending_login"] = (purpose, state)
-        return self.redirect(session, url)
 
 
 def create_app(config: RelyingPartyConfig, staff: frozenset[str], insurance: InsuranceTable) -> FastAPI:

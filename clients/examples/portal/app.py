@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.templating import Jinja2Templates
@@ -25,6 +24,7 @@ from clients.examples.config import RelyingPartyConfig
 from clients.examples.portal.backchannel import InvalidLogoutToken, LogoutRequest, LogoutTokenVerifier
 from clients.examples.portal.catalogue import SERVICES, SERVICES_BY_SLUG, DossierBook
 from clients.examples.provider_errors import explain_login_error
+from clients.examples.rp_app import RelyingPartyApp
 from clients.examples.web_sessions import SessionStore, WebSession
 
 log = logging.getLogger(__name__)
@@ -33,36 +33,20 @@ SCOPE = "openid profile citizen_id"
 _TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-class Portal:
+class Portal(RelyingPartyApp):
     """Wiring: login helper, sessions, dossiers, logout-token verifier."""
 
     def __init__(self, config: RelyingPartyConfig, on_backchannel_logout: Callable[[LogoutRequest, int], None]
                  | None = None) -> None:
+        super().__init__(LoginHelper(config.issuer, config.client_id, config.redirect_uri,
+                                     client_secret=config.client_secret, scope=SCOPE),
+                         SessionStore("portal_session"), _TEMPLATES)
         self.config = config
-        self.login = LoginHelper(config.issuer, config.client_id, config.redirect_uri,
-                                 client_secret=config.client_secret, scope=SCOPE)
-        self.sessions = SessionStore("portal_session")
         self.dossiers = DossierBook()
         self.logout_tokens = LogoutTokenVerifier(config.issuer, config.client_id,
                                                  lambda: str(self.login.verifier.discover()["jwks_uri"]))
         self.on_backchannel_logout = on_backchannel_logout
 
-    def page(self, request: Request, session: WebSession, template: str, status: int = 200,
-             **context: Any) -> Response:
-        response = _TEMPLATES.TemplateResponse(request, template, {"session": session, **context},
-                                               status_code=status)
-        self.sessions.save(response, session)
-        return response
-
-    def redirect(self, session: WebSession, location: str) -> Response:
-        response = RedirectResponse(location, status_code=303)
-        self.sessions.save(response, session)
-        return response
-
-    def start_login(self, session: WebSession, purpose: str, **options: str) -> Response:
-        url, state = self.login.authorization_url(**options)
-        session.data["pending_login"] = (purpose, state)
-        return self.redirect(session, url)
 
     def sign_in(self, session: WebSession, tokens: Tokens, identity: Identity) -> None:
         session.data["user"] = {"subject": identity.subject, "citizen_id": identity.citizen_id,
