@@ -18,6 +18,7 @@ from identity_service.oidc.authorization_codes import (
     used_code_record,
 )
 from identity_service.oidc.clients import OAuthClient
+from identity_service.oidc.offline import require_online
 from identity_service.oidc.refresh_tokens import ClaimedRefreshToken, RefreshTokenRejected
 from identity_service.oidc.tokens import AuthContext, TokenSubject
 
@@ -87,6 +88,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         if not code or len(code) > 200:
             return None
+        require_online()  # only client_credentials runs offline; never consume a code on the event loop
         record = take_code(self.server.store, code)
         if record is None:
             used = used_code_record(self.server.store, code)
@@ -170,6 +172,7 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
+        require_online()  # only client_credentials runs offline; never rotate on the event loop
         self.request.successor = None
         if not self.request.payload.scope:
             # The usual case, in one statement on PostgreSQL; None sends every other case below.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -58,6 +58,11 @@ async def read_form(request: Request, path: str) -> HttpRequest | Response:
                           max_num_fields=_MAX_FORM_FIELDS, errors="replace")
     except ValueError:
         return _invalid_request("Too many form fields.")
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        # RFC 6749 §3.2: parameters MUST NOT be repeated. Readers disagree on which copy counts (a
+        # dict keeps the last, authlib the first): one answer for all removes the ambiguity.
+        return _invalid_request("A parameter is repeated.")
     return HttpRequest(method="POST", url=f"{services.settings.issuer}{path}", headers=request.headers, form=pairs)
 
 
@@ -120,7 +125,9 @@ def _claimed_client_id(request: Request, http_request: HttpRequest) -> str:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
         try:
-            return base64.b64decode(value, validate=True).decode("utf-8", "replace").split(":", 1)[0][:100]
+            # RFC 6749 §2.3.1: the client id is form-urlencoded inside Basic, as authlib reads it.
+            username = base64.b64decode(value, validate=True).decode("utf-8", "replace").split(":", 1)[0]
+            return unquote_plus(username)[:100]
         except ValueError:
             return "?"
     return dict(http_request.form).get("client_id", "?")[:100]

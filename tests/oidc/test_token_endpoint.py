@@ -138,3 +138,15 @@ def test_id_token_nonce_is_echoed_exactly(harness: Harness) -> None:
     code, verifier = harness.obtain_code(nonce="n-üñíçødé-42")
     claims = jwt.decode(harness.exchange(code, verifier).json()["id_token"], options={"verify_signature": False})
     assert claims["nonce"] == "n-üñíçødé-42"
+
+
+def test_a_repeated_parameter_is_invalid_request_and_consumes_nothing(harness: Harness) -> None:
+    """RFC 6749 §3.2. Readers disagree on which copy counts (the last for a dict, the first for authlib):
+    a code sent with a second grant_type must not be consumed on some other grant's path."""
+    code, verifier = harness.obtain_code()
+    body = (f"grant_type=authorization_code&code={code}&redirect_uri={REDIRECT_URI}&code_verifier={verifier}"
+            "&grant_type=client_credentials")
+    confused = harness.client.post("/token", content=body.encode(), auth=(harness.client_id, harness.client_secret),
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert confused.status_code == 400 and confused.json()["error"] == "invalid_request"
+    assert harness.exchange(code, verifier).status_code == 200  # the code is still there, once

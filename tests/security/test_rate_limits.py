@@ -99,3 +99,14 @@ def test_locked_page_says_why_and_how_to_unlock(harness: Harness) -> None:
     assert "theo yêu cầu của bạn" in response.text  # "locked at your request", with how to unlock
     wrong = _login(harness, harness.cccd, "wrong password")
     assert wrong.status_code == 401  # a wrong password never learns the account is locked
+
+
+def test_the_token_limit_cannot_be_escaped_by_spelling_the_client_id_differently(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Basic credentials are form-urlencoded (RFC 6749 §2.3.1): %74est and test are one client, one budget."""
+    monkeypatch.setattr("identity_service.oidc.token.TOKEN_PER_CLIENT", Limit("token_client", 2, 60))
+    spellings = [harness.client_id, "%" + format(ord(harness.client_id[0]), "02x") + harness.client_id[1:],
+                 harness.client_id[:-1] + "%" + format(ord(harness.client_id[-1]), "02x")]
+    statuses = [harness.client.post("/token", data={"grant_type": "client_credentials"},
+                                    auth=(spelling, harness.client_secret)).status_code for spelling in spellings]
+    assert statuses[2] == 429
