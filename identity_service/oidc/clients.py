@@ -88,6 +88,8 @@ class ClientCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, OAuthClient]] = {}
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a row read before one (a secret rotated meanwhile) is not cached.
+        self._generation = 0
 
     def cached(self, client_id: str) -> OAuthClient | None:
         """The registration if this process holds a fresh copy; None otherwise (no I/O)."""
@@ -100,9 +102,12 @@ class ClientCache:
         client = self.cached(client_id)
         if client is not None:
             return client
+        generation = self._generation
         client = find_client(self._engine, client_id)
         if client is not None and self._ttl > 0:
             with self._lock:
+                if generation != self._generation:
+                    return client  # an invalidation ran while we read: this copy may predate it
                 if len(self._entries) >= self._max_entries:
                     self._entries.pop(next(iter(self._entries)))  # the oldest insertion
                 self._entries[client_id] = (self._clock() + self._ttl, client)
@@ -111,6 +116,7 @@ class ClientCache:
     def invalidate(self, client_id: str | None = None) -> None:
         """Forget one client (or all): the next request reads the table again."""
         with self._lock:
+            self._generation += 1
             if client_id is None:
                 self._entries.clear()
             else:

@@ -3,10 +3,12 @@ through this process are seen at once, and unknown ids are never cached."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from identity_service.oidc.clients import ClientCache
+from identity_service.oidc import clients as clients_module
+from identity_service.oidc.clients import ClientCache, OAuthClient
 from identity_service.storage.models import Client
 from tests.factories import make_client
 
@@ -74,3 +76,22 @@ def test_ttl_zero_turns_the_cache_off(engine: Engine) -> None:
     cache.get(client_id)
     _rename(engine, client_id, "Seen at once")
     assert cache.get(client_id).row.name == "Seen at once"  # type: ignore[union-attr]
+
+
+def test_a_read_overtaken_by_an_invalidation_is_not_kept(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token request reads the row, the admin API rotates the secret and invalidates, then the
+    request would cache the old row: the rotated-away secret must not live on for the TTL."""
+    client_id, _ = make_client(engine, "https://rp.example/cb")
+    cache = ClientCache(engine, ttl=10, clock=Clock())
+    real_find = clients_module.find_client
+
+    def read_then_rotation_commits(db: Engine, wanted: str) -> OAuthClient | None:
+        found = real_find(db, wanted)
+        _rename(engine, client_id, "Rotated")
+        cache.invalidate(client_id)
+        return found
+
+    monkeypatch.setattr(clients_module, "find_client", read_then_rotation_commits)
+    assert cache.get(client_id).row.name == "Test RP"  # type: ignore[union-attr]  # this request used its read
+    monkeypatch.setattr(clients_module, "find_client", real_find)
+    assert cache.get(client_id).row.name == "Rotated"  # type: ignore[union-attr]  # ...but did not keep it
