@@ -15,6 +15,7 @@ from identity_service.storage.ephemeral import EphemeralStore, Put
 
 _CODES = "code"
 _USED = "code_used"
+_REPLAYED = "code_replayed"
 _USED_MEMORY_SECONDS = 600
 
 
@@ -82,5 +83,24 @@ def tokens_from_code(code_hash: str, access_token_jti: str, family: str | None) 
 
 
 def used_code_record(store: EphemeralStore, code: str) -> dict[str, Any] | None:
-    """What was issued from a code that has already been redeemed, if it was."""
-    return store.get(_USED, _key(code))
+    """What was issued from a code that has already been redeemed, if it was.
+
+    A replay can arrive while the first exchange is still issuing (the used marker does not name
+    the tokens yet): it then flags the code and looks again. The first exchange stores what it issued
+    and then checks the flag (:func:`replayed_while_issuing`). Whichever order the four steps run in,
+    one side sees the other, so the tokens of a replayed code are always revoked (RFC 6749 §4.1.2).
+    """
+    key = _key(code)
+    used = store.get(_USED, key)
+    if used is not None and not used.get("access_token_jti"):
+        store.put(_REPLAYED, key, {}, _USED_MEMORY_SECONDS)
+        used = store.get(_USED, key)
+    return used
+
+
+def replayed_while_issuing(store: EphemeralStore, records: list[Put]) -> dict[str, Any] | None:
+    """After an exchange stored its records: what it issued, if a replay flagged its code meanwhile."""
+    for put in records:
+        if put.namespace == _USED and store.get(_REPLAYED, put.key) is not None:
+            return put.value
+    return None

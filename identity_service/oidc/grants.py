@@ -94,10 +94,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             used = used_code_record(self.server.store, code)
             if used and used.get("access_token_jti"):
                 # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
-                self.server.issuer.revoke_access_token(str(used["access_token_jti"]))
-                if used.get("family"):
-                    self.server.refresh_tokens.revoke_family(str(used["family"]), reason="code_replayed",
-                                                             client_id=client.get_client_id())
+                self.server.revoke_issued_from_code(used, reason="code_replayed", client_id=client.get_client_id())
             return None
         if record.client_id != client.get_client_id():
             return None

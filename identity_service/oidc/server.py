@@ -132,6 +132,13 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
 
+    def revoke_issued_from_code(self, used: dict[str, Any], reason: str, client_id: str | None = None) -> None:
+        """Revoke the access token and refresh-token family recorded for a redeemed code (RFC 6749 §4.1.2)."""
+        if used.get("access_token_jti"):
+            self.issuer.revoke_access_token(str(used["access_token_jti"]))
+        if used.get("family"):
+            self.refresh_tokens.revoke_family(str(used["family"]), reason=reason, client_id=client_id)
+
     def query_client(self, client_id: str) -> OAuthClient | None:
         if is_offline():
             client = self.clients.cached(client_id)

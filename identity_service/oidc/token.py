@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from identity_service.oidc.authorization_codes import replayed_while_issuing
 from identity_service.oidc.offline import StorageNeeded
 from identity_service.oidc.server import HttpRequest
 from identity_service.security.rate_limits import TOKEN_PER_CLIENT, RateLimited, client_ip
@@ -117,6 +118,12 @@ def _limited_token_response(services: Services, bucket: str, http_request: HttpR
         return _slow_down(exc)
     response, records = _token_response(services, http_request, offline=False)
     services.store.put_many(records)
+    issued = replayed_while_issuing(services.store, records)
+    if issued is not None:
+        # The code was replayed while this exchange was issuing: neither copy gets tokens.
+        services.oauth.revoke_issued_from_code(issued, reason="code_replayed")
+        return JSONResponse({"error": "invalid_grant", "error_description": "The authorization code was reused."},
+                            status_code=400, headers=_NO_STORE)
     return response
 
 

@@ -6,7 +6,12 @@ import base64
 import hashlib
 
 import jwt
+import pytest
+from sqlmodel import Session, col, select
 
+from identity_service.oidc.authorization_codes import used_code_record
+from identity_service.storage.ephemeral import Put
+from identity_service.storage.models import RefreshToken
 from tests.factories import make_client
 from tests.harness import ISSUER, REDIRECT_URI, Harness, pkce_pair, published_key
 
@@ -150,3 +155,25 @@ def test_a_repeated_parameter_is_invalid_request_and_consumes_nothing(harness: H
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert confused.status_code == 400 and confused.json()["error"] == "invalid_request"
     assert harness.exchange(code, verifier).status_code == 200  # the code is still there, once
+
+
+def test_a_replay_racing_the_first_exchange_leaves_neither_with_tokens(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 6749 §4.1.2: the replay arrives after the first exchange took the code but before it stored
+    what it issued; the first exchange must then not hand out its tokens either."""
+    code, verifier = harness.obtain_code()
+    store = harness.services.store
+    store_records = store.put_many
+    replay_saw: list[object] = []
+
+    def replay_before_the_records_are_stored(records: list[Put]) -> None:
+        replay_saw.append(used_code_record(store, code))  # what the replay's grant reads at that moment
+        store_records(records)
+
+    monkeypatch.setattr(store, "put_many", replay_before_the_records_are_stored)
+    first = harness.exchange(code, verifier)
+    assert replay_saw and not replay_saw[0]["access_token_jti"]  # type: ignore[index]  # really raced
+    assert first.status_code == 400 and first.json()["error"] == "invalid_grant"  # type: ignore[attr-defined]
+    with Session(harness.engine) as session:
+        families = session.exec(select(RefreshToken).where(col(RefreshToken.client_id) == harness.client_id)).all()
+    assert families and all(row.revoked_at is not None for row in families)
