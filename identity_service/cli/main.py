@@ -70,7 +70,7 @@ def _print_demo(credentials: dict[str, object], settings: Settings) -> None:
     if isinstance(registrar, dict):
         console.print(f"Demo registration desk: client {registrar['client_id']} (private_key_jwt), key "
                       f"{registrar['key_file']}; raise an enrolled account to level 2 with", soft_wrap=True)
-        console.print("  python -m clients.examples.registrar_desk CCCD --phone PHONE_THE_CITIZEN_CONFIRMS", soft_wrap=True)
+        console.print("  python -m clients.examples.registrar_desk CCCD --phone PHONE", soft_wrap=True)
     examples = credentials.get("enroll_examples") or []
     if examples:
         console.print("Registry entries you can enroll at /enroll (any phone like 0912345678):")
