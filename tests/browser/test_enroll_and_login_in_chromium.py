@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
+from tests.chromium import ARTIFACTS
 from tests.factories import make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REDIRECT_URI = "https://hospital.example/callback"
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        raise RuntimeError(f"Chromium is required for the browser tests ({CHROMIUM}); scripts/test.sh installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 def _latest_code(outbox: Path) -> str:

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account
-from tests.browser.test_enroll_and_login_in_chromium import ARTIFACTS, browser  # noqa: F401  (fixture)
+from tests.chromium import ARTIFACTS
 from tests.factories import make_account, make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
@@ -47,7 +47,7 @@ def _log_in(page: Page, cccd: str) -> None:
     page.locator("form[action='/login'] [type=submit]").click()
 
 
-def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Provider, browser: Browser) -> None:  # noqa: F811
+def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Provider, browser: Browser) -> None:
     citizen = make_citizen(provider.engine)
     make_account(provider.engine, citizen, PASSWORD)
     with session_scope(provider.engine) as db:  # what a registration desk does (registrar API elsewhere)
