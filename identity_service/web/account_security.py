@@ -47,6 +47,16 @@ def _who(request: Request) -> tuple[BrowserSession, TokenSubject] | None:
     return (session, subject) if subject is not None else None
 
 
+def _who_of_form(request: Request, csrf_token: str) -> tuple[BrowserSession, TokenSubject] | Response:
+    """For a form post: the session and its subject, or the response to return (bad CSRF token, no session)."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    who = _who(request)
+    if who is None:
+        return see_other("/login")
+    return who
+
+
 def _is_level2_session(request: Request, session: BrowserSession) -> bool:
     return (services_of(request).acr.level_of(session.acr) or 0) >= LEVEL2
 
@@ -74,11 +84,9 @@ def security_page(request: Request, sent: str = "", done: str = "") -> Response:
 
 @router.post(f"{PAGE}/sms")
 def send_code(request: Request, csrf_token: str = Form("")) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     session, subject = who
     t = translator(locale_of(request))
     try:
@@ -97,11 +105,9 @@ def send_code(request: Request, csrf_token: str = Form("")) -> Response:
 def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", max_length=16),
            code: str = Form("", max_length=32)) -> Response:
     """Step this session up to level 2 (the same rules as a level-2 login, without a client)."""
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     session, subject = who
     chosen = METHODS.get(method)
     if chosen is None or subject.account.level < LEVEL2:
@@ -123,11 +129,9 @@ def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", 
 
 
 def _require_level2(request: Request, csrf_token: str) -> tuple[BrowserSession, TokenSubject] | Response:
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     if not _is_level2_session(request, who[0]) or who[1].account.level < LEVEL2:
         return see_other(PAGE)
     return who

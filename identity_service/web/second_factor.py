@@ -34,6 +34,7 @@ from identity_service.services import Services
 from identity_service.storage.database import session_scope
 from identity_service.web.authorize import flow_of, see_other, to_client
 from identity_service.web.i18n import translator
+from identity_service.web.logout import deliver_after_response
 from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
 
@@ -57,6 +58,19 @@ def elevate_session(services: Services, session: BrowserSession, method: Method,
 
 def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
     return flow_of(request).resume(req), services_of(request).sessions.current(request)
+
+
+def _resume_form(request: Request, csrf_token: str, req: str) -> tuple[Pending, BrowserSession] | Response:
+    """For a form post: the pending request and this browser's session, or the response to return
+    (bad CSRF token, an expired request, or no session yet: the password comes first)."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    pending, session = _pending_and_session(request, req)
+    if pending is None:
+        return error_page(request, "error.request_expired", 400)
+    if session is None:
+        return see_other(f"/login?req={pending.id}")
+    return pending, session
 
 
 def _second_factor_page(request: Request, pending: Pending, session: BrowserSession, error: str | None = None,
@@ -84,14 +98,11 @@ def second_factor_page(request: Request, req: str = "", sent: str = "") -> Respo
 
 @router.post("/login/second-factor/sms")
 def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form("", max_length=100)) -> Response:
+    resumed = _resume_form(request, csrf_token, req)
+    if isinstance(resumed, Response):
+        return resumed
+    pending, session = resumed
     services = services_of(request)
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    pending, session = _pending_and_session(request, req)
-    if pending is None:
-        return error_page(request, "error.request_expired", 400)
-    if session is None:
-        return see_other(f"/login?req={pending.id}")
     subject = services.accounts.load_subject(session.account_id)
     reached = services.acr.level_of(session.acr) or 0
     if (subject is None or subject.account.level < LEVEL2 or subject.account.status != "active"
@@ -119,14 +130,11 @@ def second_factor_submit(
     method: str = Form("", max_length=16),
     code: str = Form("", max_length=32),
 ) -> Response:
+    resumed = _resume_form(request, csrf_token, req)
+    if isinstance(resumed, Response):
+        return resumed
+    pending, session = resumed
     services = services_of(request)
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    pending, session = _pending_and_session(request, req)
-    if pending is None:
-        return error_page(request, "error.request_expired", 400)
-    if session is None:
-        return see_other(f"/login?req={pending.id}")
     chosen = METHODS.get(method)
     subject = services.accounts.load_subject(session.account_id)
     if chosen is None or subject is None or subject.account.level < LEVEL2 or subject.account.status != "active":
@@ -141,9 +149,7 @@ def second_factor_submit(
         return page
     except SecondFactorLockout as exc:
         # The last allowed guess: the account is locked; every session and token of it ends now.
-        deliveries = services.account_access.end(session.account_id, "account_locked")
-        if deliveries:
-            background.add_task(services.backchannel.deliver, deliveries)
+        deliver_after_response(background, services, services.account_access.end(session.account_id, "account_locked"))
         page = error_page(request, f"error.{exc.code}", 403)
         services.sessions.clear_cookie(page)
         return page
