@@ -18,7 +18,9 @@ from starlette.testclient import TestClient
 from identity_service.app import create_app
 from identity_service.config import Settings
 from identity_service.services import Services, build_services
+from identity_service.storage.database import session_scope
 from identity_service.storage.ephemeral import make_store
+from identity_service.storage.models import Client
 from tests.factories import make_account, make_citizen, make_client
 from tests.html_forms import form_posting_to
 
@@ -52,6 +54,16 @@ class Harness:
         }
         params.update(overrides)
         return {k: v for k, v in params.items() if v is not None}
+
+    def update_client(self, **fields: object) -> None:
+        """Change the test client's registration in the database (the process's client cache is left
+        alone: a test that needs the change seen at once invalidates it, as the admin API does)."""
+        with session_scope(self.engine) as db:
+            client = db.get(Client, self.client_id)
+            assert client is not None
+            for name, value in fields.items():
+                setattr(client, name, value)
+            db.add(client)
 
     def login(self) -> None:
         page = self.client.get("/login")

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from identity_service.security.rate_limits import SECOND_FACTOR_PER_IP
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import Account, AuditEvent, Client
+from identity_service.storage.models import Account, AuditEvent
 from tests.harness import PASSWORD, REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to, forms_in
 
@@ -55,11 +55,7 @@ def _set_level(harness: Harness, level: int) -> None:
 
 
 def _set_client_min_level(harness: Harness, level: int) -> None:
-    with session_scope(harness.engine) as db:
-        client = db.get(Client, harness.client_id)
-        assert client is not None
-        client.min_level = level
-        db.add(client)
+    harness.update_client(min_level=level)
 
 
 def _enrol_totp(harness: Harness, clock: Clock) -> pyotp.TOTP:
