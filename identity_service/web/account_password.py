@@ -12,7 +12,7 @@ from identity_service.web.account import see_other, signed_in, signed_in_form, t
 from identity_service.web.account_actions import end_other_sessions
 from identity_service.web.i18n import translator
 from identity_service.web.logout import deliver_after_response
-from identity_service.web.pages import locale_of, render, services_of
+from identity_service.web.pages import locale_of, render, retry_later, services_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,9 +40,7 @@ def password_submit(request: Request, background: BackgroundTasks, csrf_token: s
         change_password(services.engine, services.hasher, me.session.account_id,
                         current_password, new_password, new_password_confirm)
     except RateLimited as exc:
-        page = render(request, "account_password.html", {"errors": [t("error.rate_limited")]}, 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(render(request, "account_password.html", {"errors": [t("error.rate_limited")]}, 429), exc)
     except PasswordChangeRefused as exc:
         return render(request, "account_password.html", {"errors": [t(f"error.{c}") for c in exc.codes]}, 400)
     # NIST SP 800-63B §7.1 / OWASP: a new password ends the sessions an attacker may hold.

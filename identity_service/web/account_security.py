@@ -24,7 +24,7 @@ from identity_service.oidc.tokens import TokenSubject
 from identity_service.security.rate_limits import RateLimited
 from identity_service.web.authorize import see_other
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, retry_later, services_of
 from identity_service.web.second_factor import elevate_session
 from identity_service.web.sessions import BrowserSession
 
@@ -93,9 +93,7 @@ def send_code(request: Request, csrf_token: str = Form("")) -> Response:
         services_of(request).second_factors.send_sms_code(session.account_id,
                                                           subject.account.phone)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except (OtpError, SmsUnavailable) as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 400)
     return see_other(f"{PAGE}?sent=sms")
@@ -117,9 +115,7 @@ def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", 
     try:
         services.second_factors.verify(session.account_id, chosen, code, None)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except SecondFactorError as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 401, sms_sent=chosen.name == "sms")
     elevated = elevate_session(services, session, chosen, subject.account.level, None)
@@ -219,9 +215,7 @@ def remove_totp(request: Request, csrf_token: str = Form(""), factor: str = Form
     except (AuthenticationFailed, AccountLocked):
         return _page(request, session, subject, t("error.login.invalid_credentials"), 401)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except SecondFactorError as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 400)
     return see_other(f"{PAGE}?done=totp_removed")

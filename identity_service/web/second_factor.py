@@ -35,7 +35,7 @@ from identity_service.storage.database import session_scope
 from identity_service.web.authorize import flow_of, see_other, to_client
 from identity_service.web.i18n import translator
 from identity_service.web.logout import deliver_after_response
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, retry_later, services_of
 from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,7 @@ def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form(
     try:
         services.second_factors.send_sms_code(session.account_id, subject.account.phone)
     except RateLimited as exc:
-        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_second_factor_page(request, pending, session, t("error.rate_limited"), 429), exc)
     except (OtpError, SmsUnavailable) as exc:
         return _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 400)
     return see_other(f"/login/second-factor?req={pending.id}&sent=sms")
@@ -144,9 +142,7 @@ def second_factor_submit(
     try:
         services.second_factors.verify(session.account_id, chosen, code, pending.client_id, client_ip(request))
     except RateLimited as exc:
-        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_second_factor_page(request, pending, session, t("error.rate_limited"), 429), exc)
     except SecondFactorLockout as exc:
         # The last allowed guess: the account is locked; every session and token of it ends now.
         deliver_after_response(background, services, services.account_access.end(session.account_id, "account_locked"))
