@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import date
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -15,16 +13,11 @@ from tests.chromium import ARTIFACTS
 from tests.factories import make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
+from tests.sms_outbox import last_sms_code
 
 pytestmark = pytest.mark.browser
 
 REDIRECT_URI = "https://hospital.example/callback"
-
-
-def _latest_code(outbox: Path) -> str:
-    line = outbox.read_text(encoding="utf-8").strip().splitlines()[-1]
-    message = json.loads(line)["message"]
-    return next(word.strip(".") for word in message.split() if word.strip(".").isdigit() and len(word.strip(".")) == 6)
 
 
 def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider, browser: Browser) -> None:
@@ -44,7 +37,7 @@ def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider
     page.fill("input[name=phone]", "0912345678")
     page.locator("form[action='/enroll'] [type=submit]").click()
     page.wait_for_url("**/enroll/verify**")
-    page.fill("input[name=code]", _latest_code(provider.outbox))
+    page.fill("input[name=code]", last_sms_code(provider.outbox))
     page.locator("form[action='/enroll/verify'] [type=submit]").click()
     page.wait_for_url("**/enroll/password**")
     page.fill("input[name=password]", password)

@@ -3,7 +3,6 @@ read from the page, code computed with pyotp), then logs in to a client at level
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -21,6 +20,7 @@ from tests.chromium import ARTIFACTS
 from tests.factories import make_account, make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
+from tests.sms_outbox import last_sms_code
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +34,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _sms_code(provider: Provider) -> str:
-    message = json.loads(provider.outbox.read_text(encoding="utf-8").strip().splitlines()[-1])["message"]
-    return next(w.strip(".") for w in message.split() if w.strip(".").isdigit() and len(w.strip(".")) == 6)
 
 
 def _log_in(page: Page, cccd: str) -> None:
@@ -68,7 +63,7 @@ def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Prov
     page.wait_for_url("**/account/security")
     page.locator("form[action='/account/security/sms'] [type=submit]").click()
     page.wait_for_url("**/account/security?sent=sms")
-    page.fill("#verify-sms-code", _sms_code(provider))
+    page.fill("#verify-sms-code", last_sms_code(provider.outbox))
     page.locator("form[action='/account/security/verify'] [type=submit]").first.click()
     page.wait_for_url("**/account/security?done=verified")
 

@@ -10,7 +10,6 @@ logout. Any call on the loop is a failure, named with the operation and where it
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import traceback
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from identity_service.storage.models import Account
 from tests.factories import make_account, make_citizen, make_client
 from tests.harness import ISSUER, PASSWORD, REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to, forms_in
+from tests.sms_outbox import last_sms_code
 
 LEVEL2 = "urn:eid:vn:level2"
 
@@ -121,9 +121,7 @@ def _post(browser: TestClient, page_html: str, action: str, **fields: str) -> An
 
 
 def _sms_code(harness: Harness) -> str:
-    outbox = harness.services.settings.data_dir / "sms_outbox.jsonl"
-    message = json.loads(outbox.read_text(encoding="utf-8").strip().splitlines()[-1])["message"]
-    return next(w.strip(".") for w in message.split() if w.strip(".").isdigit() and len(w.strip(".")) == 6)
+    return last_sms_code(harness.services.settings.data_dir / "sms_outbox.jsonl")
 
 
 def _to_client(browser: TestClient, response: Any) -> str:
