@@ -126,6 +126,16 @@ def _id_token(harness: Harness, location: str, verifier: str) -> dict[str, Any]:
     return claims
 
 
+def _level2_login_with_totp(harness: Harness) -> dict[str, Any]:
+    """A level-2 account with an authenticator app logs in at level 2: the ID token's claims."""
+    _set_level(harness, 2)
+    clock = Clock()
+    totp = _enrol_totp(harness, clock)
+    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
+    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
+    return _id_token(harness, _follow_to_client(harness, response), verifier)
+
+
 def _events(harness: Harness, name: str) -> list[AuditEvent]:
     with session_scope(harness.engine) as db:
         return list(db.exec(select(AuditEvent).where(AuditEvent.event == name,
@@ -194,12 +204,7 @@ def test_a_level1_session_cannot_consent_its_way_past_the_level_check(harness: H
 # --- level-2 logins --------------------------------------------------------------------------------
 
 def test_level2_login_with_totp_gets_acr_level2_and_amr_pwd_otp_mfa(harness: Harness) -> None:
-    _set_level(harness, 2)
-    clock = Clock()
-    totp = _enrol_totp(harness, clock)
-    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
-    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
-    claims = _id_token(harness, _follow_to_client(harness, response), verifier)
+    claims = _level2_login_with_totp(harness)
     assert claims["acr"] == LEVEL2
     assert claims["amr"] == ["pwd", "otp", "mfa"]
     assert claims["identity_level"] == 2
@@ -400,12 +405,7 @@ def test_prompt_none_needing_a_second_factor_is_login_required(harness: Harness)
 
 
 def test_refreshed_tokens_keep_the_original_acr_amr_and_auth_time(harness: Harness) -> None:
-    _set_level(harness, 2)
-    clock = Clock()
-    totp = _enrol_totp(harness, clock)
-    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
-    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
-    claims = _id_token(harness, _follow_to_client(harness, response), verifier)
+    claims = _level2_login_with_totp(harness)
     refreshed = harness.client.post("/token", data={"grant_type": "refresh_token",
                                                     "refresh_token": claims["_tokens"]["refresh_token"]},
                                     auth=(harness.client_id, harness.client_secret))
