@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
@@ -25,3 +25,15 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser
         browser.close()
+
+
+def capture_callbacks(page: Page, url_pattern: str) -> list[str]:
+    """Answer the client's redirect URI in place of the client: the URLs the browser was sent to, in order."""
+    callbacks: list[str] = []
+
+    def _capture(route: Route) -> None:
+        callbacks.append(route.request.url)
+        route.fulfill(status=200, body="callback received", content_type="text/plain")
+
+    page.route(url_pattern, _capture)
+    return callbacks

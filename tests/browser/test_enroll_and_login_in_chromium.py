@@ -7,9 +7,9 @@ from datetime import date
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
-from tests.chromium import ARTIFACTS
+from tests.chromium import ARTIFACTS, capture_callbacks
 from tests.factories import make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
@@ -48,13 +48,7 @@ def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider
     page.screenshot(path=str(ARTIFACTS / "enroll_done.png"), full_page=True)
 
     # Login through an authorization request; the client's callback is intercepted.
-    callbacks: list[str] = []
-
-    def _capture(route: Route) -> None:
-        callbacks.append(route.request.url)
-        route.fulfill(status=200, body="callback received", content_type="text/plain")
-
-    page.route("https://hospital.example/**", _capture)
+    callbacks = capture_callbacks(page, "https://hospital.example/**")
     _, challenge = pkce_pair()
     state = secrets.token_urlsafe(8)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,

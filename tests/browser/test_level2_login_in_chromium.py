@@ -11,12 +11,12 @@ import httpx
 import jwt
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page
 from sqlmodel import select
 
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account
-from tests.chromium import ARTIFACTS
+from tests.chromium import ARTIFACTS, capture_callbacks
 from tests.factories import make_account, make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
@@ -82,13 +82,7 @@ def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Prov
     context.close()
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
-    callbacks: list[str] = []
-
-    def _capture(route: Route) -> None:
-        callbacks.append(route.request.url)
-        route.fulfill(status=200, body="callback received", content_type="text/plain")
-
-    page.route("https://hospital.example/**", _capture)
+    callbacks = capture_callbacks(page, "https://hospital.example/**")
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(8)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
