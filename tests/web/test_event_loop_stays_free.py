@@ -25,13 +25,12 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from identity_service.app import create_app
-from identity_service.config import Settings
 from identity_service.services import build_services
 from identity_service.storage.database import session_scope
-from identity_service.storage.ephemeral import EphemeralStore, make_store
+from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Account
 from tests.factories import make_account, make_citizen, make_client
-from tests.harness import ISSUER, PASSWORD, REDIRECT_URI, Harness, pkce_pair
+from tests.harness import ISSUER, PASSWORD, REDIRECT_URI, Harness, pkce_pair, provider_settings, storage_stack
 from tests.html_forms import form_posting_to, forms_in
 from tests.sms_outbox import last_sms_code
 
@@ -91,13 +90,8 @@ class LoopGuardedStore:
 @pytest.fixture(params=["embedded", "postgresql+redis"])
 def watched(request: pytest.FixtureRequest, tmp_path: Path,
             sqlite_engine: Engine) -> Iterator[tuple[Harness, LoopWatch]]:
-    settings = Settings(issuer=ISSUER, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", seed_demo=False,
-                        argon2_memory_kib=1024, argon2_time_cost=1)
-    if request.param == "embedded":
-        engine, inner = sqlite_engine, make_store(None, "")
-    else:
-        engine = request.getfixturevalue("pg_engine")
-        inner = make_store(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
+    settings = provider_settings(tmp_path)
+    engine, inner = storage_stack(request, sqlite_engine)
     watch = LoopWatch()
     citizen = make_citizen(engine)
     make_account(engine, citizen, PASSWORD)
