@@ -18,7 +18,9 @@ from starlette.testclient import TestClient
 from identity_service.app import create_app
 from identity_service.config import Settings
 from identity_service.services import Services, build_services
-from identity_service.storage.ephemeral import make_store
+from identity_service.storage.database import session_scope
+from identity_service.storage.ephemeral import EphemeralStore, make_store
+from identity_service.storage.models import Client
 from tests.factories import make_account, make_citizen, make_client
 from tests.html_forms import form_posting_to
 
@@ -52,6 +54,16 @@ class Harness:
         }
         params.update(overrides)
         return {k: v for k, v in params.items() if v is not None}
+
+    def update_client(self, **fields: object) -> None:
+        """Change the test client's registration in the database (the process's client cache is left
+        alone: a test that needs the change seen at once invalidates it, as the admin API does)."""
+        with session_scope(self.engine) as db:
+            client = db.get(Client, self.client_id)
+            assert client is not None
+            for name, value in fields.items():
+                setattr(client, name, value)
+            db.add(client)
 
     def login(self) -> None:
         page = self.client.get("/login")
@@ -87,15 +99,24 @@ class Harness:
         }, auth=(self.client_id, secret or self.client_secret))
 
 
+def provider_settings(tmp_path: Path) -> Settings:
+    """Settings for an in-process provider: its own folders, no demo data, fast password hashing."""
+    return Settings(issuer=ISSUER, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", seed_demo=False,
+                    argon2_memory_kib=1024, argon2_time_cost=1)
+
+
+def storage_stack(request: pytest.FixtureRequest, sqlite_engine: Engine) -> tuple[Engine, EphemeralStore]:
+    """The database and ephemeral store a fixture parametrized ``embedded`` / ``postgresql+redis`` runs on."""
+    if request.param == "embedded":
+        return sqlite_engine, make_store(None, "")
+    return (request.getfixturevalue("pg_engine"),
+            make_store(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")))
+
+
 @pytest.fixture(params=["embedded", "postgresql+redis"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path, sqlite_engine: Engine) -> Iterator[Harness]:
-    settings = Settings(issuer=ISSUER, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", seed_demo=False,
-                        argon2_memory_kib=1024, argon2_time_cost=1)
-    if request.param == "embedded":
-        engine, store = sqlite_engine, make_store(None, "")
-    else:
-        engine = request.getfixturevalue("pg_engine")
-        store = make_store(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
+    settings = provider_settings(tmp_path)
+    engine, store = storage_stack(request, sqlite_engine)
     services = build_services(settings, engine=engine, store=store)
     citizen = make_citizen(engine)
     make_account(engine, citizen, PASSWORD)

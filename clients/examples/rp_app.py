@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -10,6 +11,16 @@ from identity_client.login import LoginHelper
 from starlette.responses import RedirectResponse, Response
 
 from clients.examples.web_sessions import SessionStore, WebSession
+
+_SHARED_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def example_templates(templates: Path, home_name: str) -> Jinja2Templates:
+    """An example's own ``templates`` folder first, then the pages both examples show (``message.html``,
+    whose way back names the example's home page: ``home_name``)."""
+    environment = Jinja2Templates(directory=[templates, _SHARED_TEMPLATES])
+    environment.env.globals["home_name"] = home_name
+    return environment
 
 
 class RelyingPartyApp:

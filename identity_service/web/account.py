@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from identity_service.oidc.tokens import TokenSubject
 from identity_service.web.formatting import local_date, local_time, mask_cccd, mask_phone
-from identity_service.web.pages import render, services_of
+from identity_service.web.pages import csrf_ok, error_page, render, services_of
 from identity_service.web.sessions import BrowserSession
 
 router = APIRouter(include_in_schema=False)
@@ -38,6 +38,17 @@ def signed_in(request: Request) -> SignedIn | None:
     if subject is None or subject.account.status != "active":
         return None
     return SignedIn(session, subject)
+
+
+def signed_in_form(request: Request, csrf_token: str) -> SignedIn | Response:
+    """For a form post: the signed-in citizen, or the response to return instead (a bad CSRF token is
+    refused first, 403; then no session or an inactive account goes to the login page)."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    me = signed_in(request)
+    if me is None:
+        return to_login()
+    return me
 
 
 def to_login() -> Response:

@@ -8,10 +8,11 @@ from starlette.responses import Response
 from identity_service.identity.citizen_lock import lock_at_citizen_request
 from identity_service.identity.password_change import PasswordChangeRefused, change_password
 from identity_service.security.rate_limits import PASSWORD_CHANGE_PER_ACCOUNT, RateLimited
-from identity_service.web.account import see_other, signed_in, to_login
+from identity_service.web.account import see_other, signed_in, signed_in_form, to_login
 from identity_service.web.account_actions import end_other_sessions
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.logout import deliver_after_response
+from identity_service.web.pages import locale_of, render, retry_later, services_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,11 +30,9 @@ def password_submit(request: Request, background: BackgroundTasks, csrf_token: s
                     new_password: str = Form("", max_length=1024),
                     new_password_confirm: str = Form("", max_length=1024)) -> Response:
     """Current password first; the new one follows the enrollment policy; other sessions end."""
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    me = signed_in(request)
-    if me is None:
-        return to_login()
+    me = signed_in_form(request, csrf_token)
+    if isinstance(me, Response):
+        return me
     services = services_of(request)
     t = translator(locale_of(request))
     try:
@@ -41,17 +40,14 @@ def password_submit(request: Request, background: BackgroundTasks, csrf_token: s
         change_password(services.engine, services.hasher, me.session.account_id,
                         current_password, new_password, new_password_confirm)
     except RateLimited as exc:
-        page = render(request, "account_password.html", {"errors": [t("error.rate_limited")]}, 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(render(request, "account_password.html", {"errors": [t("error.rate_limited")]}, 429), exc)
     except PasswordChangeRefused as exc:
         return render(request, "account_password.html", {"errors": [t(f"error.{c}") for c in exc.codes]}, 400)
     # NIST SP 800-63B §7.1 / OWASP: a new password ends the sessions an attacker may hold.
     deliveries = end_other_sessions(services, me.session, "session.ended_password_changed")
     # ...and every refresh token not of this session, including those whose browser session is long gone.
     services.account_access.revoke_refresh_families(me.session.account_id, "password_changed", me.session.sid)
-    if deliveries:
-        background.add_task(services.backchannel.deliver, deliveries)
+    deliver_after_response(background, services, deliveries)
     return see_other("/account?done=password_changed")
 
 
@@ -66,18 +62,15 @@ def lock_page(request: Request) -> Response:
 def lock_submit(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
                 confirm: str = Form("", max_length=10)) -> Response:
     """Lock now (a lost phone): every session ends, tokens stop working, the login page says how to unlock."""
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    me = signed_in(request)
-    if me is None:
-        return to_login()
+    me = signed_in_form(request, csrf_token)
+    if isinstance(me, Response):
+        return me
     if confirm != "yes":
         return see_other("/account")
     services = services_of(request)
     # Every session ends and every client it signed in to is told (back-channel logout), as for a desk lock.
     deliveries = lock_at_citizen_request(services.account_access, me.session.account_id)
-    if deliveries:
-        background.add_task(services.backchannel.deliver, deliveries)
+    deliver_after_response(background, services, deliveries)
     response = render(request, "account_locked.html", {})
     services.sessions.clear_cookie(response)
     return response

@@ -24,7 +24,7 @@ from identity_service.oidc.tokens import TokenSubject
 from identity_service.security.rate_limits import RateLimited
 from identity_service.web.authorize import see_other
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, retry_later, services_of
 from identity_service.web.second_factor import elevate_session
 from identity_service.web.sessions import BrowserSession
 
@@ -45,6 +45,16 @@ def _who(request: Request) -> tuple[BrowserSession, TokenSubject] | None:
         return None
     subject = services.accounts.load_subject(session.account_id)
     return (session, subject) if subject is not None else None
+
+
+def _who_of_form(request: Request, csrf_token: str) -> tuple[BrowserSession, TokenSubject] | Response:
+    """For a form post: the session and its subject, or the response to return (bad CSRF token, no session)."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    who = _who(request)
+    if who is None:
+        return see_other("/login")
+    return who
 
 
 def _is_level2_session(request: Request, session: BrowserSession) -> bool:
@@ -74,20 +84,16 @@ def security_page(request: Request, sent: str = "", done: str = "") -> Response:
 
 @router.post(f"{PAGE}/sms")
 def send_code(request: Request, csrf_token: str = Form("")) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     session, subject = who
     t = translator(locale_of(request))
     try:
         services_of(request).second_factors.send_sms_code(session.account_id,
                                                           subject.account.phone)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except (OtpError, SmsUnavailable) as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 400)
     return see_other(f"{PAGE}?sent=sms")
@@ -97,11 +103,9 @@ def send_code(request: Request, csrf_token: str = Form("")) -> Response:
 def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", max_length=16),
            code: str = Form("", max_length=32)) -> Response:
     """Step this session up to level 2 (the same rules as a level-2 login, without a client)."""
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     session, subject = who
     chosen = METHODS.get(method)
     if chosen is None or subject.account.level < LEVEL2:
@@ -111,9 +115,7 @@ def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", 
     try:
         services.second_factors.verify(session.account_id, chosen, code, None)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except SecondFactorError as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 401, sms_sent=chosen.name == "sms")
     elevated = elevate_session(services, session, chosen, subject.account.level, None)
@@ -123,11 +125,9 @@ def verify(request: Request, csrf_token: str = Form(""), method: str = Form("", 
 
 
 def _require_level2(request: Request, csrf_token: str) -> tuple[BrowserSession, TokenSubject] | Response:
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    who = _who(request)
-    if who is None:
-        return see_other("/login")
+    who = _who_of_form(request, csrf_token)
+    if isinstance(who, Response):
+        return who
     if not _is_level2_session(request, who[0]) or who[1].account.level < LEVEL2:
         return see_other(PAGE)
     return who
@@ -215,9 +215,7 @@ def remove_totp(request: Request, csrf_token: str = Form(""), factor: str = Form
     except (AuthenticationFailed, AccountLocked):
         return _page(request, session, subject, t("error.login.invalid_credentials"), 401)
     except RateLimited as exc:
-        page = _page(request, session, subject, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_page(request, session, subject, t("error.rate_limited"), 429), exc)
     except SecondFactorError as exc:
         return _page(request, session, subject, t(f"error.{exc.code}"), 400)
     return see_other(f"{PAGE}?done=totp_removed")

@@ -7,10 +7,11 @@ from starlette.responses import Response
 
 from identity_service.identity.access_history import Cursor, history_page
 from identity_service.identity.connected_services import connected_service, connected_services, withdraw_consent
-from identity_service.web.account import see_other, signed_in, to_login
+from identity_service.web.account import see_other, signed_in, signed_in_form, to_login
 from identity_service.web.account_actions import complete_withdrawal
 from identity_service.web.formatting import local_time
-from identity_service.web.pages import csrf_ok, error_page, render, services_of
+from identity_service.web.logout import deliver_after_response
+from identity_service.web.pages import render, services_of
 
 router = APIRouter(include_in_schema=False)
 _NOTICES = ("consent_withdrawn",)
@@ -49,11 +50,9 @@ def withdraw_confirm_page(request: Request, client_id: str = "") -> Response:
 @router.post("/account/services/withdraw")
 def withdraw(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
              client_id: str = Form("", max_length=100), confirm: str = Form("", max_length=10)) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    me = signed_in(request)
-    if me is None:
-        return to_login()
+    me = signed_in_form(request, csrf_token)
+    if isinstance(me, Response):
+        return me
     if confirm != "yes":
         return see_other("/account/services")
     services = services_of(request)
@@ -62,8 +61,7 @@ def withdraw(request: Request, background: BackgroundTasks, csrf_token: str = Fo
     if withdrawal is None:
         return see_other("/account/services")
     deliveries = complete_withdrawal(services, account_id, withdrawal)
-    if deliveries:
-        background.add_task(services.backchannel.deliver, deliveries)
+    deliver_after_response(background, services, deliveries)
     return see_other("/account/services?done=consent_withdrawn")
 
 

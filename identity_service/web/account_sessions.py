@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from starlette.responses import Response
 
-from identity_service.web.account import see_other, signed_in, to_login
+from identity_service.web.account import see_other, signed_in, signed_in_form, to_login
 from identity_service.web.account_actions import end_device_session, session_handle
 from identity_service.web.formatting import local_time
-from identity_service.web.pages import csrf_ok, error_page, render, services_of
+from identity_service.web.logout import deliver_after_response
+from identity_service.web.pages import render, services_of
 
 router = APIRouter(include_in_schema=False)
 _NOTICES = ("session_ended",)
@@ -34,15 +35,12 @@ def sessions_page(request: Request) -> Response:
 def end_session(request: Request, background: BackgroundTasks, csrf_token: str = Form(""),
                 session: str = Form("", max_length=64)) -> Response:
     """Log out another device: its session ends, its refresh tokens are revoked, its clients are told."""
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    me = signed_in(request)
-    if me is None:
-        return to_login()
+    me = signed_in_form(request, csrf_token)
+    if isinstance(me, Response):
+        return me
     services = services_of(request)
     if session == session_handle(me.session):
         return see_other("/account/sessions")  # this device logs out with the logout button
     deliveries = end_device_session(services, me.session.account_id, session)
-    if deliveries:
-        background.add_task(services.backchannel.deliver, deliveries)
+    deliver_after_response(background, services, deliveries)
     return see_other("/account/sessions?done=session_ended" if deliveries is not None else "/account/sessions")

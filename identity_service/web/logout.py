@@ -68,13 +68,18 @@ def _resolve(services: Services, params: dict[str, str]) -> tuple[str | None, st
     return client_id, target, hint_claims
 
 
+def deliver_after_response(background: BackgroundTasks, services: Services,
+                           deliveries: list[LogoutDelivery] | None) -> None:
+    """Send back-channel logout tokens once the response is out: the browser never waits on a client."""
+    if deliveries:
+        background.add_task(services.backchannel.deliver, deliveries)
+
+
 def _finish(request: Request, services: Services, background: BackgroundTasks, target: str | None,
             state: str | None) -> Response:
     session = services.sessions.current(request)
     if session is not None:
-        deliveries = end_browser_session(services, session)
-        if deliveries:
-            background.add_task(services.backchannel.deliver, deliveries)
+        deliver_after_response(background, services, end_browser_session(services, session))
     if target:
         response: Response = RedirectResponse(target + ("&" if "?" in target else "?")
                                               + urlencode({"state": state}) if state else target, status_code=303)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
+from identity_service.security.rate_limits import RateLimited
 from identity_service.services import Services
 from identity_service.web.csrf import issue_csrf_token, verify_csrf_token
 from identity_service.web.i18n import negotiate_locale, translator
@@ -79,6 +80,12 @@ def error_page(request: Request, message_key: str, status_code: int, title_key: 
     t = translator(locale_of(request))
     return render(request, "error.html", {"title": t(title_key), "message": t(message_key),
                                           "status_code": status_code}, status_code)
+
+
+def retry_later(page: Response, exc: RateLimited) -> Response:
+    """A 429 page says when to try again (RFC 6585 §4, ``Retry-After``)."""
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 def csrf_ok(request: Request, token: str | None) -> bool:

@@ -34,7 +34,8 @@ from identity_service.services import Services
 from identity_service.storage.database import session_scope
 from identity_service.web.authorize import flow_of, see_other, to_client
 from identity_service.web.i18n import translator
-from identity_service.web.pages import csrf_ok, error_page, locale_of, render, services_of
+from identity_service.web.logout import deliver_after_response
+from identity_service.web.pages import csrf_ok, error_page, locale_of, render, retry_later, services_of
 from identity_service.web.sessions import BrowserSession
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,19 @@ def elevate_session(services: Services, session: BrowserSession, method: Method,
 
 def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
     return flow_of(request).resume(req), services_of(request).sessions.current(request)
+
+
+def _resume_form(request: Request, csrf_token: str, req: str) -> tuple[Pending, BrowserSession] | Response:
+    """For a form post: the pending request and this browser's session, or the response to return
+    (bad CSRF token, an expired request, or no session yet: the password comes first)."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, "error.csrf", 403)
+    pending, session = _pending_and_session(request, req)
+    if pending is None:
+        return error_page(request, "error.request_expired", 400)
+    if session is None:
+        return see_other(f"/login?req={pending.id}")
+    return pending, session
 
 
 def _second_factor_page(request: Request, pending: Pending, session: BrowserSession, error: str | None = None,
@@ -84,14 +98,11 @@ def second_factor_page(request: Request, req: str = "", sent: str = "") -> Respo
 
 @router.post("/login/second-factor/sms")
 def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form("", max_length=100)) -> Response:
+    resumed = _resume_form(request, csrf_token, req)
+    if isinstance(resumed, Response):
+        return resumed
+    pending, session = resumed
     services = services_of(request)
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    pending, session = _pending_and_session(request, req)
-    if pending is None:
-        return error_page(request, "error.request_expired", 400)
-    if session is None:
-        return see_other(f"/login?req={pending.id}")
     subject = services.accounts.load_subject(session.account_id)
     reached = services.acr.level_of(session.acr) or 0
     if (subject is None or subject.account.level < LEVEL2 or subject.account.status != "active"
@@ -102,9 +113,7 @@ def send_sms_code(request: Request, csrf_token: str = Form(""), req: str = Form(
     try:
         services.second_factors.send_sms_code(session.account_id, subject.account.phone)
     except RateLimited as exc:
-        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_second_factor_page(request, pending, session, t("error.rate_limited"), 429), exc)
     except (OtpError, SmsUnavailable) as exc:
         return _second_factor_page(request, pending, session, t(f"error.{exc.code}"), 400)
     return see_other(f"/login/second-factor?req={pending.id}&sent=sms")
@@ -119,14 +128,11 @@ def second_factor_submit(
     method: str = Form("", max_length=16),
     code: str = Form("", max_length=32),
 ) -> Response:
+    resumed = _resume_form(request, csrf_token, req)
+    if isinstance(resumed, Response):
+        return resumed
+    pending, session = resumed
     services = services_of(request)
-    if not csrf_ok(request, csrf_token):
-        return error_page(request, "error.csrf", 403)
-    pending, session = _pending_and_session(request, req)
-    if pending is None:
-        return error_page(request, "error.request_expired", 400)
-    if session is None:
-        return see_other(f"/login?req={pending.id}")
     chosen = METHODS.get(method)
     subject = services.accounts.load_subject(session.account_id)
     if chosen is None or subject is None or subject.account.level < LEVEL2 or subject.account.status != "active":
@@ -136,14 +142,10 @@ def second_factor_submit(
     try:
         services.second_factors.verify(session.account_id, chosen, code, pending.client_id, client_ip(request))
     except RateLimited as exc:
-        page = _second_factor_page(request, pending, session, t("error.rate_limited"), 429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return retry_later(_second_factor_page(request, pending, session, t("error.rate_limited"), 429), exc)
     except SecondFactorLockout as exc:
         # The last allowed guess: the account is locked; every session and token of it ends now.
-        deliveries = services.account_access.end(session.account_id, "account_locked")
-        if deliveries:
-            background.add_task(services.backchannel.deliver, deliveries)
+        deliver_after_response(background, services, services.account_access.end(session.account_id, "account_locked"))
         page = error_page(request, f"error.{exc.code}", 403)
         services.sessions.clear_cookie(page)
         return page

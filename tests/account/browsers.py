@@ -78,3 +78,11 @@ class CapturedLogouts:
     async def deliver(self, deliveries: list[LogoutDelivery]) -> dict[str, bool]:
         self.deliveries += deliveries
         return {d.client_id: True for d in deliveries}
+
+
+def capture_backchannel_logouts(harness: Harness) -> CapturedLogouts:
+    """Register a back-channel logout URI for the test client and keep what would be sent to it."""
+    harness.update_client(backchannel_logout_uri="https://rp.example/backchannel")
+    captured = CapturedLogouts()
+    harness.services.backchannel.deliver = captured.deliver  # type: ignore[method-assign]
+    return captured

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 from sqlmodel import Session, select
 
-from identity_service.storage.models import AuditEvent, Client, Consent
+from identity_service.storage.models import AuditEvent, Consent
 from identity_service.web.i18n import translator
 from tests.account.browsers import (
-    CapturedLogouts,
     authorize,
+    capture_backchannel_logouts,
     csrf_fields,
     refresh_status,
     tokens_in,
@@ -46,14 +46,7 @@ def test_connected_services_list_the_client_its_scopes_and_when(harness: Harness
 
 
 def test_withdrawal_revokes_the_clients_tokens_and_the_next_authorization_asks_again(harness: Harness) -> None:
-    with Session(harness.engine) as db:
-        client = db.get(Client, harness.client_id)
-        assert client is not None
-        client.backchannel_logout_uri = "https://rp.example/backchannel"
-        db.add(client)
-        db.commit()
-    captured = CapturedLogouts()
-    harness.services.backchannel.deliver = captured.deliver  # type: ignore[method-assign]
+    captured = capture_backchannel_logouts(harness)
     harness.login()
     tokens = tokens_in(harness.client, harness)
     assert userinfo_status(harness, tokens["access_token"]) == 200
@@ -103,12 +96,7 @@ def test_withdrawal_needs_the_confirmation_and_only_touches_ones_own_consent(har
 
 def test_withdrawal_voids_the_access_tokens_of_a_client_that_has_no_refresh_tokens(harness: Harness) -> None:
     """docs/security.md: a client without refresh tokens used to keep its access token until expiry."""
-    with Session(harness.engine) as db:
-        client = db.get(Client, harness.client_id)
-        assert client is not None
-        client.grant_types = ["authorization_code"]
-        db.add(client)
-        db.commit()
+    harness.update_client(grant_types=["authorization_code"])
     harness.services.oauth.clients.invalidate(harness.client_id)
     harness.login()
     tokens = tokens_in(harness.client, harness)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import jwt
-from sqlmodel import Session
 
-from identity_service.storage.models import Client
 from identity_service.web.account_actions import session_handle
 from tests.account.browsers import (
     ANDROID_CHROME,
-    CapturedLogouts,
     authorize,
+    capture_backchannel_logouts,
     log_in,
     new_browser,
     refresh_status,
@@ -20,18 +18,6 @@ from tests.account.browsers import (
 from tests.factories import make_account, make_citizen
 from tests.harness import PASSWORD, REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to, forms_in
-
-
-def _with_backchannel(harness: Harness) -> CapturedLogouts:
-    with Session(harness.engine) as db:
-        client = db.get(Client, harness.client_id)
-        assert client is not None
-        client.backchannel_logout_uri = "https://rp.example/backchannel"
-        db.add(client)
-        db.commit()
-    captured = CapturedLogouts()
-    harness.services.backchannel.deliver = captured.deliver  # type: ignore[method-assign]
-    return captured
 
 
 def test_the_device_list_marks_this_device_and_describes_the_others(harness: Harness) -> None:
@@ -48,7 +34,7 @@ def test_the_device_list_marks_this_device_and_describes_the_others(harness: Har
 
 
 def test_logging_out_another_device_ends_its_session_and_revokes_its_tokens(harness: Harness) -> None:
-    captured = _with_backchannel(harness)
+    captured = capture_backchannel_logouts(harness)
     phone = new_browser(harness, ANDROID_CHROME)
     log_in(phone, harness.cccd)
     phone_tokens = tokens_in(phone, harness)

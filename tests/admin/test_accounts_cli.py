@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from identity_service.cli.main import app
 from identity_service.storage.database import make_engine
-from identity_service.storage.migrations import upgrade_database
 from identity_service.storage.models import Account, AuditEvent
 from tests.account.browsers import log_in, new_browser, tokens_in
+from tests.cli_database import use_fresh_cli_database
 from tests.factories import make_account, make_citizen
 from tests.harness import PASSWORD, Harness
 from tests.receiving_rp import receiving_rp, verified_logout_token
@@ -28,14 +28,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    for name in ("DATABASE_URL", "REDIS_URL", "IDENTITY_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IDENTITY_DATABASE_URL", url)
-    monkeypatch.setenv("IDENTITY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("IDENTITY_KEYS_DIR", str(tmp_path / "keys"))
-    upgrade_database(url)
-    engine = make_engine(url)
+    engine = make_engine(use_fresh_cli_database(tmp_path, monkeypatch))
     yield engine
     engine.dispose()
 

@@ -3,12 +3,10 @@ the access history and finds the service's entries."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from identity_service.web.i18n import translator
 from tests.factories import make_account, make_citizen, make_client
@@ -17,20 +15,7 @@ from tests.live_provider import Provider
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REDIRECT_URI = "https://clinic.example/callback"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 def test_citizen_withdraws_a_consent_and_reads_the_access_history(provider: Provider, browser: Browser) -> None:

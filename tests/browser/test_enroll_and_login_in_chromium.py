@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import shutil
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser
 
+from tests.chromium import ARTIFACTS, capture_callbacks
 from tests.factories import make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
+from tests.sms_outbox import last_sms_code
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REDIRECT_URI = "https://hospital.example/callback"
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        raise RuntimeError(f"Chromium is required for the browser tests ({CHROMIUM}); scripts/test.sh installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
-
-
-def _latest_code(outbox: Path) -> str:
-    line = outbox.read_text(encoding="utf-8").strip().splitlines()[-1]
-    message = json.loads(line)["message"]
-    return next(word.strip(".") for word in message.split() if word.strip(".").isdigit() and len(word.strip(".")) == 6)
 
 
 def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider, browser: Browser) -> None:
@@ -62,7 +37,7 @@ def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider
     page.fill("input[name=phone]", "0912345678")
     page.locator("form[action='/enroll'] [type=submit]").click()
     page.wait_for_url("**/enroll/verify**")
-    page.fill("input[name=code]", _latest_code(provider.outbox))
+    page.fill("input[name=code]", last_sms_code(provider.outbox))
     page.locator("form[action='/enroll/verify'] [type=submit]").click()
     page.wait_for_url("**/enroll/password**")
     page.fill("input[name=password]", password)
@@ -73,13 +48,7 @@ def test_citizen_enrolls_then_logs_in_to_a_client_in_chromium(provider: Provider
     page.screenshot(path=str(ARTIFACTS / "enroll_done.png"), full_page=True)
 
     # Login through an authorization request; the client's callback is intercepted.
-    callbacks: list[str] = []
-
-    def _capture(route: Route) -> None:
-        callbacks.append(route.request.url)
-        route.fulfill(status=200, body="callback received", content_type="text/plain")
-
-    page.route("https://hospital.example/**", _capture)
+    callbacks = capture_callbacks(page, "https://hospital.example/**")
     _, challenge = pkce_pair()
     state = secrets.token_urlsafe(8)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,

@@ -3,7 +3,6 @@ read from the page, code computed with pyotp), then logs in to a client at level
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -12,15 +11,16 @@ import httpx
 import jwt
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page
 from sqlmodel import select
 
 from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account
-from tests.browser.test_enroll_and_login_in_chromium import ARTIFACTS, browser  # noqa: F401  (fixture)
+from tests.chromium import ARTIFACTS, capture_callbacks
 from tests.factories import make_account, make_citizen, make_client
 from tests.harness import pkce_pair
 from tests.live_provider import Provider
+from tests.sms_outbox import last_sms_code
 
 pytestmark = pytest.mark.browser
 
@@ -36,18 +36,13 @@ class Clock:
         return self.now
 
 
-def _sms_code(provider: Provider) -> str:
-    message = json.loads(provider.outbox.read_text(encoding="utf-8").strip().splitlines()[-1])["message"]
-    return next(w.strip(".") for w in message.split() if w.strip(".").isdigit() and len(w.strip(".")) == 6)
-
-
 def _log_in(page: Page, cccd: str) -> None:
     page.fill("input[name=cccd]", cccd)
     page.fill("input[name=password]", PASSWORD)
     page.locator("form[action='/login'] [type=submit]").click()
 
 
-def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Provider, browser: Browser) -> None:  # noqa: F811
+def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Provider, browser: Browser) -> None:
     citizen = make_citizen(provider.engine)
     make_account(provider.engine, citizen, PASSWORD)
     with session_scope(provider.engine) as db:  # what a registration desk does (registrar API elsewhere)
@@ -68,7 +63,7 @@ def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Prov
     page.wait_for_url("**/account/security")
     page.locator("form[action='/account/security/sms'] [type=submit]").click()
     page.wait_for_url("**/account/security?sent=sms")
-    page.fill("#verify-sms-code", _sms_code(provider))
+    page.fill("#verify-sms-code", last_sms_code(provider.outbox))
     page.locator("form[action='/account/security/verify'] [type=submit]").first.click()
     page.wait_for_url("**/account/security?done=verified")
 
@@ -87,13 +82,7 @@ def test_citizen_turns_on_totp_then_logs_in_at_level2_in_chromium(provider: Prov
     context.close()
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
-    callbacks: list[str] = []
-
-    def _capture(route: Route) -> None:
-        callbacks.append(route.request.url)
-        route.fulfill(status=200, body="callback received", content_type="text/plain")
-
-    page.route("https://hospital.example/**", _capture)
+    callbacks = capture_callbacks(page, "https://hospital.example/**")
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(8)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,

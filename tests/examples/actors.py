@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pyotp
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Request
 
 from clients.examples.config import RelyingPartyConfig
 from identity_service.identity.second_factors import TOTP_DIGITS, TOTP_STEP_SECONDS
@@ -103,3 +103,15 @@ def finish_at_provider(page: Page, provider: Provider, rp_base_url: str,
 
 
 _PROVIDER_STEPS = ("/consent?", "/login/second-factor?", "/login/level-required?")
+
+
+def record_authorization_requests(page: Page, provider: Provider) -> list[str]:
+    """The authorization requests the page sends to the provider from now on, in order."""
+    requests: list[str] = []
+
+    def _record(request: Request) -> None:
+        if request.url.startswith(f"{provider.base_url}/authorize?"):
+            requests.append(request.url)
+
+    page.on("request", _record)
+    return requests

@@ -9,7 +9,7 @@ from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Page, Request, Route
+from playwright.sync_api import Page, Route
 
 from clients.examples.config import RelyingPartyConfig
 from clients.examples.hospital.app import create_app
@@ -20,6 +20,7 @@ from tests.examples.actors import (
     finish_at_provider,
     log_in_at_provider,
     make_person,
+    record_authorization_requests,
     register_example_client,
 )
 from tests.live_provider import Provider
@@ -97,13 +98,7 @@ def test_level_2_patient_with_a_second_factor_gets_the_insurance_screen(
 
 def test_level_1_patient_is_refused_with_a_clear_message(page: Page, provider: Provider, desk: Desk) -> None:
     _staff_logs_in(page, provider, desk)
-    authorization_requests: list[str] = []
-
-    def _record(request: Request) -> None:
-        if request.url.startswith(f"{provider.base_url}/authorize?"):
-            authorization_requests.append(request.url)
-
-    page.on("request", _record)
+    authorization_requests = record_authorization_requests(page, provider)
     page.click("#start-checkin")
     # prompt=login: the staff member's provider session must not log the patient in.
     page.wait_for_url(f"{provider.base_url}/login?req=**")

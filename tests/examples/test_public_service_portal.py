@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Page, Request
+from playwright.sync_api import Page
 
 from clients.examples.config import RelyingPartyConfig
 from clients.examples.portal.app import create_app
@@ -25,6 +25,7 @@ from tests.examples.actors import (
     finish_at_provider,
     log_in_at_provider,
     make_person,
+    record_authorization_requests,
     register_example_client,
 )
 from tests.live_provider import Provider
@@ -64,17 +65,6 @@ def _log_in(page: Page, provider: Provider, portal: PortalUnderTest, person: Per
     page.wait_for_url(f"{portal.config.base_url}/")
 
 
-def _record_authorization_requests(page: Page, provider: Provider) -> list[str]:
-    requests: list[str] = []
-
-    def _record(request: Request) -> None:
-        if request.url.startswith(f"{provider.base_url}/authorize?"):
-            requests.append(request.url)
-
-    page.on("request", _record)
-    return requests
-
-
 def test_citizen_browses_services_at_level_1(page: Page, provider: Provider, portal: PortalUnderTest) -> None:
     _log_in(page, provider, portal)
     assert page.text_content("#user") == "Vũ Quang Huy (level 1)"
@@ -88,7 +78,7 @@ def test_submitting_a_dossier_steps_up_to_level_2_with_the_second_factor_only(
     authenticator = enrol_totp(provider, portal.level2_citizen)
     _log_in(page, provider, portal, portal.level2_citizen)
     assert page.text_content("#user") == "Trịnh Thu Trang (level 1)"  # no acr_values: a level-1 login
-    authorization_requests = _record_authorization_requests(page, provider)
+    authorization_requests = record_authorization_requests(page, provider)
     page.goto(f"{portal.config.base_url}/services/birth-registration")
     page.fill("#details", "Khai sinh cho con gái, sinh ngày 01/11/2026.")
     page.click("#submit-dossier")
@@ -106,7 +96,7 @@ def test_submitting_a_dossier_steps_up_to_level_2_with_the_second_factor_only(
 def test_a_level_1_account_asked_to_step_up_is_told_why_and_nothing_is_submitted(
         page: Page, provider: Provider, portal: PortalUnderTest) -> None:
     _log_in(page, provider, portal)
-    authorization_requests = _record_authorization_requests(page, provider)
+    authorization_requests = record_authorization_requests(page, provider)
     page.goto(f"{portal.config.base_url}/services/residence-confirmation")
     page.fill("#details", "Xác nhận nơi cư trú để nộp hồ sơ vay vốn.")
     page.click("#submit-dossier")

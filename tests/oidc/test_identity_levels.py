@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from identity_service.security.rate_limits import SECOND_FACTOR_PER_IP
 from identity_service.storage.database import session_scope
-from identity_service.storage.models import Account, AuditEvent, Client
+from identity_service.storage.models import Account, AuditEvent
 from tests.harness import PASSWORD, REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to, forms_in
 
@@ -55,11 +55,7 @@ def _set_level(harness: Harness, level: int) -> None:
 
 
 def _set_client_min_level(harness: Harness, level: int) -> None:
-    with session_scope(harness.engine) as db:
-        client = db.get(Client, harness.client_id)
-        assert client is not None
-        client.min_level = level
-        db.add(client)
+    harness.update_client(min_level=level)
 
 
 def _enrol_totp(harness: Harness, clock: Clock) -> pyotp.TOTP:
@@ -130,6 +126,16 @@ def _id_token(harness: Harness, location: str, verifier: str) -> dict[str, Any]:
     return claims
 
 
+def _level2_login_with_totp(harness: Harness) -> dict[str, Any]:
+    """A level-2 account with an authenticator app logs in at level 2: the ID token's claims."""
+    _set_level(harness, 2)
+    clock = Clock()
+    totp = _enrol_totp(harness, clock)
+    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
+    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
+    return _id_token(harness, _follow_to_client(harness, response), verifier)
+
+
 def _events(harness: Harness, name: str) -> list[AuditEvent]:
     with session_scope(harness.engine) as db:
         return list(db.exec(select(AuditEvent).where(AuditEvent.event == name,
@@ -198,12 +204,7 @@ def test_a_level1_session_cannot_consent_its_way_past_the_level_check(harness: H
 # --- level-2 logins --------------------------------------------------------------------------------
 
 def test_level2_login_with_totp_gets_acr_level2_and_amr_pwd_otp_mfa(harness: Harness) -> None:
-    _set_level(harness, 2)
-    clock = Clock()
-    totp = _enrol_totp(harness, clock)
-    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
-    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
-    claims = _id_token(harness, _follow_to_client(harness, response), verifier)
+    claims = _level2_login_with_totp(harness)
     assert claims["acr"] == LEVEL2
     assert claims["amr"] == ["pwd", "otp", "mfa"]
     assert claims["identity_level"] == 2
@@ -404,12 +405,7 @@ def test_prompt_none_needing_a_second_factor_is_login_required(harness: Harness)
 
 
 def test_refreshed_tokens_keep_the_original_acr_amr_and_auth_time(harness: Harness) -> None:
-    _set_level(harness, 2)
-    clock = Clock()
-    totp = _enrol_totp(harness, clock)
-    second_factor, verifier = _password_then_second_factor_page(harness, acr_values=LEVEL2)
-    response = _second_factor_post(harness, second_factor, "totp", totp.at(clock.now))
-    claims = _id_token(harness, _follow_to_client(harness, response), verifier)
+    claims = _level2_login_with_totp(harness)
     refreshed = harness.client.post("/token", data={"grant_type": "refresh_token",
                                                     "refresh_token": claims["_tokens"]["refresh_token"]},
                                     auth=(harness.client_id, harness.client_secret))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import jwt
-from sqlmodel import Session
 
 from identity_service.security.keys import rotate
-from identity_service.storage.models import Client
 from tests.harness import ISSUER, Harness, published_key
 
 
@@ -41,12 +39,7 @@ def test_key_published_ahead_does_not_sign_yet(harness: Harness) -> None:
 
 
 def test_client_registered_for_es256_gets_es256_id_tokens(harness: Harness) -> None:
-    with Session(harness.engine) as session:
-        client = session.get(Client, harness.client_id)
-        assert client is not None
-        client.id_token_signed_response_alg = "ES256"
-        session.add(client)
-        session.commit()
+    harness.update_client(id_token_signed_response_alg="ES256")
     harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
     tokens = _tokens(harness)
     assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "ES256"

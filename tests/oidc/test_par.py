@@ -5,9 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from sqlmodel import Session
 
-from identity_service.storage.models import Client
 from tests.factories import make_client
 from tests.harness import REDIRECT_URI, Harness, pkce_pair
 from tests.html_forms import form_posting_to
@@ -69,12 +67,7 @@ def test_invalid_pushed_parameters_are_refused_at_push_time(harness: Harness) ->
 
 
 def test_client_that_requires_par_cannot_use_a_plain_request(harness: Harness) -> None:
-    with Session(harness.engine) as session:
-        client = session.get(Client, harness.client_id)
-        assert client is not None
-        client.require_par = True
-        session.add(client)
-        session.commit()
+    harness.update_client(require_par=True)
     harness.services.oauth.clients.invalidate(harness.client_id)  # as the admin API does
     plain = harness.client.get("/authorize?" + urlencode(harness.authorize_params()), follow_redirects=False)
     assert parse_qs(urlsplit(plain.headers["location"]).query)["error"] == ["invalid_request"]

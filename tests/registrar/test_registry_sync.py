@@ -15,8 +15,8 @@ from identity_service.cli.main import app
 from identity_service.identity.registry_io import COLUMNS
 from identity_service.identity.registry_sync import sync_with_registry
 from identity_service.storage.database import make_engine, session_scope
-from identity_service.storage.migrations import upgrade_database
 from identity_service.storage.models import Account, AuditEvent, Citizen
+from tests.cli_database import use_fresh_cli_database
 from tests.factories import make_account, make_citizen
 from tests.harness import PASSWORD, Harness
 
@@ -82,14 +82,7 @@ def test_tokens_of_a_person_recorded_deceased_stop_working(harness: Harness) -> 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
-    for name in ("DATABASE_URL", "REDIS_URL", "IDENTITY_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IDENTITY_DATABASE_URL", url)
-    monkeypatch.setenv("IDENTITY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("IDENTITY_KEYS_DIR", str(tmp_path / "keys"))
-    upgrade_database(url)
-    return url
+    return use_fresh_cli_database(tmp_path, monkeypatch)
 
 
 def test_registry_sync_command_downgrades_and_revokes(cli_env: str) -> None:

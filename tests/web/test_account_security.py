@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ from identity_service.storage.database import session_scope
 from identity_service.storage.models import Account, AuditEvent, SecondFactor
 from tests.harness import PASSWORD, Harness
 from tests.html_forms import form_posting_to, forms_in
+from tests.sms_outbox import last_sms_code
 
 PAGE = "/account/security"
 
@@ -44,9 +44,7 @@ def _verify_by_sms(harness: Harness) -> None:
     page = harness.client.get(PAGE)
     sent = _post_form(harness, page.text, f"{PAGE}/sms")
     assert sent.headers["location"] == f"{PAGE}?sent=sms"
-    outbox = harness.services.settings.data_dir / "sms_outbox.jsonl"
-    message = json.loads(outbox.read_text(encoding="utf-8").strip().splitlines()[-1])["message"]
-    code = next(w.strip(".") for w in message.split() if w.strip(".").isdigit() and len(w.strip(".")) == 6)
+    code = last_sms_code(harness.services.settings.data_dir / "sms_outbox.jsonl")
     page = harness.client.get(sent.headers["location"])
     verified = _post_form(harness, page.text, f"{PAGE}/verify", code=code)
     assert verified.headers["location"] == f"{PAGE}?done=verified"

@@ -10,7 +10,6 @@ logout. Any call on the loop is a failure, named with the operation and where it
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import traceback
 from collections.abc import Iterator
@@ -26,14 +25,14 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from identity_service.app import create_app
-from identity_service.config import Settings
 from identity_service.services import build_services
 from identity_service.storage.database import session_scope
-from identity_service.storage.ephemeral import EphemeralStore, make_store
+from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import Account
 from tests.factories import make_account, make_citizen, make_client
-from tests.harness import ISSUER, PASSWORD, REDIRECT_URI, Harness, pkce_pair
+from tests.harness import ISSUER, PASSWORD, REDIRECT_URI, Harness, pkce_pair, provider_settings, storage_stack
 from tests.html_forms import form_posting_to, forms_in
+from tests.sms_outbox import last_sms_code
 
 LEVEL2 = "urn:eid:vn:level2"
 
@@ -91,13 +90,8 @@ class LoopGuardedStore:
 @pytest.fixture(params=["embedded", "postgresql+redis"])
 def watched(request: pytest.FixtureRequest, tmp_path: Path,
             sqlite_engine: Engine) -> Iterator[tuple[Harness, LoopWatch]]:
-    settings = Settings(issuer=ISSUER, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", seed_demo=False,
-                        argon2_memory_kib=1024, argon2_time_cost=1)
-    if request.param == "embedded":
-        engine, inner = sqlite_engine, make_store(None, "")
-    else:
-        engine = request.getfixturevalue("pg_engine")
-        inner = make_store(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
+    settings = provider_settings(tmp_path)
+    engine, inner = storage_stack(request, sqlite_engine)
     watch = LoopWatch()
     citizen = make_citizen(engine)
     make_account(engine, citizen, PASSWORD)
@@ -121,9 +115,7 @@ def _post(browser: TestClient, page_html: str, action: str, **fields: str) -> An
 
 
 def _sms_code(harness: Harness) -> str:
-    outbox = harness.services.settings.data_dir / "sms_outbox.jsonl"
-    message = json.loads(outbox.read_text(encoding="utf-8").strip().splitlines()[-1])["message"]
-    return next(w.strip(".") for w in message.split() if w.strip(".").isdigit() and len(w.strip(".")) == 6)
+    return last_sms_code(harness.services.settings.data_dir / "sms_outbox.jsonl")
 
 
 def _to_client(browser: TestClient, response: Any) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Form, Request
-from fastapi.templating import Jinja2Templates
 from identity_client import IdentityError, InsufficientLevel
 from identity_client.login import LoginError, LoginHelper, LoginState
 from starlette.responses import RedirectResponse, Response
@@ -21,12 +20,12 @@ from starlette.responses import RedirectResponse, Response
 from clients.examples.config import RelyingPartyConfig
 from clients.examples.hospital.insurance import InsuranceTable
 from clients.examples.provider_errors import explain_login_error
-from clients.examples.rp_app import RelyingPartyApp
+from clients.examples.rp_app import RelyingPartyApp, example_templates
 from clients.examples.web_sessions import SessionStore
 
 LEVEL2_ACR = "urn:eid:vn:level2"
 PATIENT_SCOPE = "openid profile citizen_id"
-_TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_TEMPLATES = example_templates(Path(__file__).parent / "templates", home_name="desk")
 
 
 class HospitalDesk(RelyingPartyApp):

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Form, Request
-from fastapi.templating import Jinja2Templates
 from identity_client import Identity, IdentityError, InsufficientLevel
 from identity_client.login import LoginError, LoginHelper, LoginState, Tokens
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -24,13 +23,13 @@ from clients.examples.config import RelyingPartyConfig
 from clients.examples.portal.backchannel import InvalidLogoutToken, LogoutRequest, LogoutTokenVerifier
 from clients.examples.portal.catalogue import SERVICES, SERVICES_BY_SLUG, DossierBook
 from clients.examples.provider_errors import explain_login_error
-from clients.examples.rp_app import RelyingPartyApp
+from clients.examples.rp_app import RelyingPartyApp, example_templates
 from clients.examples.web_sessions import SessionStore, WebSession
 
 log = logging.getLogger(__name__)
 LEVEL2_ACR = "urn:eid:vn:level2"
 SCOPE = "openid profile citizen_id"
-_TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_TEMPLATES = example_templates(Path(__file__).parent / "templates", home_name="portal")
 
 
 class Portal(RelyingPartyApp):
