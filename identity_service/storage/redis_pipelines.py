@@ -8,23 +8,23 @@ C parser cut the replies (≈15 µs; docs/operations.md, "Hot paths").
 
 It only does what those paths need: plain pipelines (no MULTI, no scripts, so every command stands
 alone and suits Redis Cluster), ``AUTH``/``SELECT`` from the URL, TLS (``rediss://``) and Unix
-sockets, a bounded pool per event loop that makes a burst *wait* for a connection rather than fail,
+sockets, a bounded pool per event loop (:class:`~identity_service.storage.async_pool.AsyncPool`)
 and a timeout on every round trip. Every failure — refused, reset, timed out, an error reply —
-raises :class:`StoreUnavailable`; the connection involved is dropped, never reused. A connection the
-server closed while idle (a restart) leaves the pool as soon as the event loop sees it close.
+raises :class:`StoreUnavailable`; a connection whose round trip failed is closed, never reused. One
+the server closed while idle (a restart) is dropped as soon as the event loop has seen it close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
 from redis.connection import parse_url
 
+from identity_service.storage.async_pool import AsyncPool, PoolExhausted
 from identity_service.storage.ephemeral import StoreUnavailable
 
 Command = tuple[str | int, ...]
@@ -102,7 +102,7 @@ class _Connection(asyncio.Protocol):
 
 
 class RedisPipelines:
-    """A pool of up to ``max_connections`` connections to the Redis at ``url``, for one event loop."""
+    """Up to ``max_connections`` connections to the Redis at ``url``, for one event loop."""
 
     def __init__(self, url: str, max_connections: int = 50, timeout: float = 2.0) -> None:
         options = parse_url(url)
@@ -116,81 +116,29 @@ class RedisPipelines:
             self._setup.append(("AUTH", username, options["password"]) if username else ("AUTH", options["password"]))
         if int(options.get("db", 0)):
             self._setup.append(("SELECT", int(options["db"])))
-        self._max = max_connections
         self._timeout = timeout
-        self._idle: list[_Connection] = []
-        self._waiting: deque[asyncio.Future[_Connection | None]] = deque()
-        self._open = 0  # connections that exist, idle or lent out
+        self._pool: AsyncPool[_Connection] = AsyncPool(self._connect, lambda c: c.closed, _Connection.close,
+                                                       max_connections, timeout)
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Send ``commands`` as one pipeline; their replies in order (error replies raise)."""
-        connection = await self._acquire()
+        try:
+            connection = await self._pool.acquire()
+        except PoolExhausted as exc:
+            raise StoreUnavailable("redis: no free connection") from exc
         try:
             replies = await connection.execute(commands, self._timeout)
         except (OSError, TimeoutError, ConnectionError, hiredis.ProtocolError) as exc:
+            self._pool.discard(connection)
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
-        finally:
-            self._release(connection)
+        except BaseException:
+            self._pool.discard(connection)
+            raise
+        self._pool.release(connection)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise StoreUnavailable(f"redis: {str(reply).split(' ', 1)[0]}")  # e.g. OOM, READONLY
         return replies
-
-    async def _acquire(self) -> _Connection:
-        while self._idle:
-            connection = self._idle.pop()  # the most recently used: warm, and the others may time out
-            if not connection.closed:
-                return connection
-            self._open -= 1
-        if self._open < self._max:
-            self._open += 1
-            try:
-                return await self._connect()
-            except BaseException:
-                self._open -= 1
-                self._wake_one()
-                raise
-        # Every connection is lent out: wait for one, in arrival order, rather than fail the request.
-        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        try:
-            async with asyncio.timeout(self._timeout):
-                handed = await waiter
-        except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():
-                # Handed over just as the wait ended: pass it on, or the pool would lose it.
-                self._pass_on(waiter.result())
-            elif waiter in self._waiting:
-                self._waiting.remove(waiter)
-            if isinstance(exc, TimeoutError):
-                raise StoreUnavailable("redis: no free connection") from exc
-            raise
-        return handed if handed is not None else await self._acquire()  # None: open one in place of a lost one
-
-    def _pass_on(self, handed: _Connection | None) -> None:
-        if handed is None:
-            self._wake_one()
-        else:
-            self._release(handed)
-
-    def _release(self, connection: _Connection) -> None:
-        if connection.closed:
-            self._open -= 1
-            self._wake_one()  # it may open a connection in place of this one
-            return
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(connection)
-                return
-        self._idle.append(connection)
-
-    def _wake_one(self) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
