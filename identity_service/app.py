@@ -21,6 +21,7 @@ from identity_service.config import Environment, Settings
 from identity_service.oidc import discovery, introspection, jwks, par, token, userinfo
 from identity_service.oidc.authorization import AuthorizationFlow
 from identity_service.services import Services, build_services
+from identity_service.storage.database import DatabaseUnavailable
 from identity_service.storage.ephemeral import StoreUnavailable
 from identity_service.web import (
     account,
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-_STORAGE_ERRORS = (StoreUnavailable, OperationalError, PoolTimeout)  # PoolTimeout: every connection busy
+# PoolTimeout: every pooled connection busy for pool_timeout; DatabaseUnavailable: the same on the event loop.
+_STORAGE_ERRORS = (StoreUnavailable, OperationalError, PoolTimeout, DatabaseUnavailable)
 _JSON_PATHS = ("/token", "/userinfo", "/api/", "/readyz", "/admin/", "/registrar/", "/introspect", "/revoke", "/par")
 
 
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await services.close_async()
         services.close()
 
     app = IdentityProvider(
