@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -113,6 +114,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far (modules, the app, SQLAlchemy's and pydantic's metadata: ≈190,000
+        # objects) lives as long as the process. Frozen, the collector's full passes stop re-scanning
+        # it: each one cost ≈100 ms, about 35 µs per refresh grant at load (docs/operations.md).
+        gc.freeze()
         yield
         await services.close_async()
         services.close()
