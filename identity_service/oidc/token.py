@@ -103,6 +103,7 @@ async def token(request: Request) -> Response:
     # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
     bucket = f"{_claimed_client_id(request, http_request)}|{client_ip(request)}"
     form = dict(http_request.form)
+    # private_key_jwt needs its replay cache (a blocking store call): those take the threadpool path.
     grant_type = form.get("grant_type") if "client_assertion" not in form else None
     if grant_type == "client_credentials":
         try:
