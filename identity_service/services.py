@@ -30,6 +30,7 @@ from identity_service.security.keys import KeyRing, ensure_development_key, gene
 from identity_service.security.passwords import PasswordHasher
 from identity_service.security.rate_limits import RateLimiter
 from identity_service.security.secret_box import SecretBox
+from identity_service.storage.async_statements import AsyncStatements
 from identity_service.storage.database import make_engine
 from identity_service.storage.ephemeral import EphemeralStore, make_store
 from identity_service.web.sessions import CookieNames, SessionManager
@@ -58,6 +59,11 @@ class Services:
     activations: Activations
     account_access: AccountAccess
     audit: AuditTrail
+    statements_on_loop: AsyncStatements | None = None
+
+    async def close_async(self) -> None:
+        if self.statements_on_loop is not None:
+            await self.statements_on_loop.close()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -96,8 +102,10 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
     limiter = RateLimiter(store)
     accounts = AccountService(engine=engine, hasher=hasher, limiter=limiter)
     issuer = TokenIssuer(settings, keys, store, salt)
+    # PostgreSQL: the hot refresh rotation also runs on the event loop (storage/async_statements.py).
+    statements_on_loop = AsyncStatements.for_engine(engine, settings.db_pool_size)
     refresh_tokens = RefreshTokenStore(engine, store, settings.refresh_token_ttl, settings.refresh_token_reuse_grace,
-                                       settings.access_token_ttl)
+                                       settings.access_token_ttl, statements_on_loop)
     oauth = IdentityAuthorizationServer(settings, engine, store, issuer, accounts, refresh_tokens)
     sessions = SessionManager(store, settings.session_ttl, CookieNames.for_issuer(settings.is_local_http))
     otp = OtpService(store, ttl=settings.otp_ttl, max_attempts=settings.otp_max_attempts)
@@ -113,7 +121,7 @@ def build_services(settings: Settings, engine: Engine | None = None, store: Ephe
         acr=AcrValues(settings.acr_level1, settings.acr_level2),
         level_two=LevelTwoRegistrations(engine), activations=Activations(engine, store, sms, hasher),
         account_access=AccountAccess(engine, store, refresh_tokens, settings.session_ttl),
-        audit=AuditTrail(engine),
+        audit=AuditTrail(engine), statements_on_loop=statements_on_loop,
     )
     # A lock, revocation or level downgrade ends the account's sessions the way "log out this device"
     # does, back-channel logout included. Imported here: web/account_actions.py needs Services itself.

@@ -18,7 +18,7 @@ from identity_service.oidc.authorization_codes import (
     used_code_record,
 )
 from identity_service.oidc.clients import OAuthClient
-from identity_service.oidc.offline import require_online
+from identity_service.oidc.offline import RotationNeeded, is_offline, require_online
 from identity_service.oidc.refresh_tokens import ClaimedRefreshToken, RefreshTokenRejected
 from identity_service.oidc.tokens import AuthContext, TokenSubject
 
@@ -169,14 +169,17 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        require_online()  # only client_credentials runs offline; never rotate on the event loop
         self.request.successor = None
         if not self.request.payload.scope:
             # The usual case, in one statement on PostgreSQL; None sends every other case below.
+            if is_offline():
+                # On the event loop the endpoint rotates asynchronously, then finish_refresh (server.py).
+                raise RotationNeeded(self, presented, client.get_client_id())
             rotated = self.server.refresh_tokens.rotate(presented, client.get_client_id())
             if rotated is not None:
                 self.request.refresh_token, self.request.successor = rotated
                 return
+        require_online()  # reuse, the grace window, revocation: the general path blocks
         found = self.server.refresh_tokens.find_for_rotation(presented)
         if found is None or found.row.client_id != client.get_client_id():
             raise InvalidGrantError("The refresh token is invalid.")
@@ -191,8 +194,8 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_user(self, refresh_token: ClaimedRefreshToken) -> TokenSubject | ActiveAtClaim:
         if self.request.successor is not None:
-            return ActiveAtClaim(refresh_token.row.account_id)
-        subject = self.server.accounts.load_subject(refresh_token.row.account_id)
+            return ActiveAtClaim(refresh_token.account_id)
+        subject = self.server.accounts.load_subject(refresh_token.account_id)
         if subject is None or subject.account.status != "active":
             raise InvalidGrantError("The account is not active.")
         return subject
@@ -203,7 +206,7 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         claimed: ClaimedRefreshToken = self.request.refresh_token
         client: OAuthClient = self.request.client
         granted = scope or claimed.get_scope()
-        family = claimed.row.family_id
+        family = claimed.family_id
         refresh_token: str | None = self.request.successor  # inserted with the claim (PostgreSQL)
         if refresh_token is None:
             refresh_token, family = self.server.refresh_tokens.issue(client.client_id, claimed.ctx, granted, family)

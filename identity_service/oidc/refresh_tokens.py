@@ -7,7 +7,8 @@ second request gets a sibling token of the same family. The claim is one conditi
 two concurrent rotations cannot both win, on SQLite or PostgreSQL, in one process or many.
 
 A rotation is on the token endpoint's hot path. On PostgreSQL the usual case is ONE statement
-(:meth:`RefreshTokenStore.rotate`): a data-modifying CTE claims the presented token with the same
+(:meth:`RefreshTokenStore.rotate_async` on the event loop, :meth:`RefreshTokenStore.rotate` from the
+threadpool): a data-modifying CTE claims the presented token with the same
 conditional UPDATE (unused, unrevoked, unexpired, this client's, no revoked family member, account
 active) and inserts its successor from the claimed row, so the successor exists exactly when the
 claim won. When it claims nothing — unknown token, another client's, expired, a concurrent duplicate,
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, bindparam, exists, insert, text, update
 from sqlalchemy import select as core_select
@@ -33,6 +36,7 @@ from sqlmodel import Session, col, select
 
 from identity_service.identity.audit import record_event
 from identity_service.oidc.tokens import REVOKED_FAMILIES, AuthContext
+from identity_service.storage.async_statements import AsyncStatements, psycopg_sql
 from identity_service.storage.database import session_scope, single_statement
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import RefreshToken, new_id, utcnow
@@ -67,9 +71,13 @@ INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, account_id, sc
 SELECT :new_id, :new_hash, family_id, client_id, account_id, scope, acr, amr, auth_time, sid, :now, :expires_at,
        NULL, NULL
 FROM claimed
-RETURNING id, token_hash, family_id, client_id, account_id, scope, acr, amr, auth_time, sid, issued_at,
-          expires_at, used_at, revoked_at
+RETURNING family_id, client_id, account_id, scope, acr, amr, auth_time, sid
 """)
+_ROTATE_SQL = psycopg_sql(_ROTATE)  # the same statement for psycopg's asyncio driver
+
+
+def _rotated(row: Mapping[str, Any] | None, successor: str) -> tuple[ClaimedRefreshToken, str] | None:
+    return None if row is None else (ClaimedRefreshToken.of(row), successor)
 
 
 class RefreshTokenRejected(Exception):
@@ -82,18 +90,28 @@ def hash_refresh_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class ClaimedRefreshToken:
-    row: RefreshToken
+    """What a claimed token was granted; its successor carries it unchanged."""
 
-    @property
-    def ctx(self) -> AuthContext:
-        return AuthContext(account_id=self.row.account_id, auth_time=self.row.auth_time, acr=self.row.acr or "",
-                           amr=tuple(self.row.amr), sid=self.row.sid or "")
+    family_id: str
+    client_id: str
+    account_id: str
+    scope: str
+    ctx: AuthContext
+
+    @classmethod
+    def of(cls, row: RefreshToken | Mapping[str, Any]) -> ClaimedRefreshToken:
+        """From the claimed row, or the one statement's ``RETURNING`` values (building a SQLModel
+        instance from them cost more CPU than the rest of the rotation)."""
+        values = row if isinstance(row, Mapping) else row.model_dump()
+        ctx = AuthContext(account_id=values["account_id"], auth_time=values["auth_time"], acr=values["acr"] or "",
+                          amr=tuple(values["amr"]), sid=values["sid"] or "")
+        return cls(values["family_id"], values["client_id"], values["account_id"], values["scope"], ctx)
 
     def check_client(self, client: object) -> bool:
-        return getattr(client, "client_id", None) == self.row.client_id
+        return getattr(client, "client_id", None) == self.client_id
 
     def get_scope(self) -> str:
-        return self.row.scope
+        return self.scope
 
 
 @dataclass(frozen=True)
@@ -109,13 +127,20 @@ def _aware(value: datetime) -> datetime:
 
 
 class RefreshTokenStore:
-    def __init__(self, engine: Engine, store: EphemeralStore, ttl: int, grace: int, access_token_ttl: int) -> None:
+    def __init__(self, engine: Engine, store: EphemeralStore, ttl: int, grace: int, access_token_ttl: int,
+                 statements_on_loop: AsyncStatements | None = None) -> None:
         self.engine = engine
         self.store = store
         self.ttl = ttl
         self.grace = grace
         self.access_token_ttl = access_token_ttl
         self._statements = single_statement(engine)
+        self._on_loop = statements_on_loop
+
+    @property
+    def rotates_on_the_loop(self) -> bool:
+        """Whether :meth:`rotate_async` can run (PostgreSQL with its asyncio driver)."""
+        return self._on_loop is not None
 
     def issue(self, client_id: str, ctx: AuthContext, scope: str, family_id: str | None = None) -> tuple[str, str]:
         """A new token (plaintext returned once) and its family id."""
@@ -136,17 +161,25 @@ class RefreshTokenStore:
         which say why and apply reuse detection). The account was active at the claim."""
         if self.engine.dialect.name != "postgresql" or not token or len(token) > 200:
             return None
-        successor = secrets.token_urlsafe(32)
-        now = utcnow()
-        values = {"token_hash": hash_refresh_token(token), "client_id": client_id, "now": now,
-                  "new_id": new_id(), "new_hash": hash_refresh_token(successor),
-                  "expires_at": now + timedelta(seconds=self.ttl)}
+        successor, values = self._rotation(token, client_id)
         with self._statements.connect() as connection:
             row = connection.execute(_ROTATE, values).mappings().first()
-        if row is None:
+        return _rotated(dict(row) if row is not None else None, successor)
+
+    async def rotate_async(self, token: str, client_id: str) -> tuple[ClaimedRefreshToken, str] | None:
+        """:meth:`rotate` on the event loop (only when :attr:`rotates_on_the_loop`)."""
+        if self._on_loop is None or not token or len(token) > 200:
             return None
-        # The successor carries the claimed grant unchanged (family, account, scope, acr, amr, sid).
-        return ClaimedRefreshToken(RefreshToken(**row)), successor
+        successor, values = self._rotation(token, client_id)
+        return _rotated(await self._on_loop.fetch_one(_ROTATE_SQL, values), successor)
+
+    def _rotation(self, token: str, client_id: str) -> tuple[str, dict[str, object]]:
+        """The successor's plaintext and the parameters of :data:`_ROTATE`."""
+        successor = secrets.token_urlsafe(32)
+        now = utcnow()
+        return successor, {"token_hash": hash_refresh_token(token), "client_id": client_id, "now": now,
+                           "new_id": new_id(), "new_hash": hash_refresh_token(successor),
+                           "expires_at": now + timedelta(seconds=self.ttl)}
 
     def find(self, token: str) -> RefreshToken | None:
         found = self.find_for_rotation(token)
@@ -180,13 +213,13 @@ class RefreshTokenStore:
         with self._statements.connect() as connection:
             claimed = connection.execute(_CLAIM, {"row_id": row.id, "family": row.family_id, "claimed_at": now})
         if claimed.rowcount == 1:
-            return ClaimedRefreshToken(row)
+            return ClaimedRefreshToken.of(row)
         current = self.find_by_id(row.id)
         if current is None or current.revoked_at is not None or self._family_has_revoked(current.family_id):
             raise RefreshTokenRejected("the refresh token is revoked")
         if current.used_at is not None and self.grace > 0 \
                 and utcnow() - _aware(current.used_at) <= timedelta(seconds=self.grace):
-            return ClaimedRefreshToken(current)  # concurrent duplicate: a sibling in the same family
+            return ClaimedRefreshToken.of(current)  # concurrent duplicate: a sibling in the same family
         self.revoke_family(current.family_id, reason="reuse_detected", account_id=current.account_id,
                            client_id=current.client_id)
         raise RefreshTokenRejected("the refresh token was already used; its family is revoked")

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest, OAuth2Error, OAuth2Payload, OAuth2Request
 from starlette.responses import Response
 
 from identity_service.oidc.claims import SUPPORTED_SCOPES
 from identity_service.oidc.client_auth import PrivateKeyJwt
 from identity_service.oidc.clients import ClientCache, OAuthClient
 from identity_service.oidc.grants import ClientCredentials, CodeGrant, OpenIDCodeExtension, PkceS256, RefreshGrant
-from identity_service.oidc.offline import StorageNeeded, is_offline, offline_run
+from identity_service.oidc.offline import RotationNeeded, StorageNeeded, is_offline, offline_run
 from identity_service.oidc.token_introspection import Introspection, Revocation
 
 # authlib logs issued tokens and credentials at DEBUG ("Issue token …"): never let them through,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from identity_service.config import Settings
     from identity_service.identity.accounts import AccountService
-    from identity_service.oidc.refresh_tokens import RefreshTokenStore
+    from identity_service.oidc.refresh_tokens import ClaimedRefreshToken, RefreshTokenStore
     from identity_service.oidc.tokens import TokenIssuer
     from identity_service.storage.ephemeral import EphemeralStore, Put
 
@@ -157,6 +157,19 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         with offline_run(offline):
             response: Response = self.create_token_response(oauth2_request)
         return response, oauth2_request.pending_writes if response.status_code == 200 else []
+
+    def finish_refresh(self, needed: RotationNeeded,
+                       rotated: tuple[ClaimedRefreshToken, str]) -> tuple[Response, list[Put]]:
+        """Finish the refresh grant an offline run stopped at (:class:`RotationNeeded`), with the rotation
+        the endpoint made on the event loop: the rest of authlib's ``create_token_response``."""
+        grant: RefreshGrant = needed.grant
+        grant.request.refresh_token, grant.request.successor = rotated
+        with offline_run(True):
+            try:
+                response: Response = self.handle_response(*grant.create_token_response())
+            except OAuth2Error as error:
+                response = self.handle_error_response(grant.request, error)
+        return response, grant.request.pending_writes if response.status_code == 200 else []
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are recorded when they are issued (:class:`TokenIssuer`)."""

@@ -1,16 +1,22 @@
 """Token endpoint (RFC 6749 §3.2) and revocation (RFC 7009): authlib validates; this reads and answers.
 
-Two paths, the same checks (authlib's, with our hooks):
+Three paths, the same checks (authlib's, with our hooks):
 
 - **On the event loop** for ``client_credentials`` by a client this process has cached, with a
   shared secret: nothing in it needs storage until the end (client from the in-process cache, HMAC
   secret check, ES256 signing). authlib runs *offline* (:mod:`identity_service.oidc.offline`), then one
   pipelined round trip counts the request against the rate limit and stores the token's record.
-- **In the threadpool** for everything else (a code or refresh grant, an uncached client,
-  ``private_key_jwt``, or an offline run that found it needs storage): the rate limit first — those
-  grants consume single-use state — then authlib, then the issued tokens' records in one round trip.
+- **On the event loop** for ``refresh_token`` on PostgreSQL, same client conditions: the rate limit
+  first (a refresh token is single-use, so a request over the limit must not consume it), then
+  authlib offline up to the rotation, the one-statement rotation on psycopg's asyncio driver, the
+  rest of the grant, and the access token's record. Whatever the one statement does not claim
+  (reuse, the grace window, a revoked family, a locked account) takes the threadpool path, which
+  tells those cases apart.
+- **In the threadpool** for everything else (a code grant, an uncached client, ``private_key_jwt``,
+  SQLite, or an offline run that found it needs storage): the rate limit first, then authlib, then
+  the issued tokens' records in one round trip.
 
-Either way a token leaves only after its record is stored (DESIGN.md §5: never a token on partial
+Every way a token leaves only after its record is stored (DESIGN.md §5: never a token on partial
 state; a storage failure answers 503).
 """
 
@@ -25,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity_service.oidc.authorization_codes import replayed_while_issuing
-from identity_service.oidc.offline import StorageNeeded
+from identity_service.oidc.offline import RotationNeeded, StorageNeeded
 from identity_service.oidc.server import HttpRequest
 from identity_service.security.rate_limits import TOKEN_PER_CLIENT, RateLimited, client_ip
 from identity_service.services import Services
@@ -97,7 +103,9 @@ async def token(request: Request) -> Response:
     # Keyed by client and address, so nobody can spend another client's budget from elsewhere.
     bucket = f"{_claimed_client_id(request, http_request)}|{client_ip(request)}"
     form = dict(http_request.form)
-    if form.get("grant_type") == "client_credentials" and "client_assertion" not in form:
+    # private_key_jwt needs its replay cache (a blocking store call): those take the threadpool path.
+    grant_type = form.get("grant_type") if "client_assertion" not in form else None
+    if grant_type == "client_credentials":
         try:
             response, records = _token_response(services, http_request, offline=True)
         except StorageNeeded:
@@ -108,7 +116,31 @@ async def token(request: Request) -> Response:
             except RateLimited as exc:
                 return _slow_down(exc)
             return response
+    elif grant_type == "refresh_token" and services.oauth.refresh_tokens.rotates_on_the_loop:
+        try:
+            await services.limiter.hit_and_put(TOKEN_PER_CLIENT, bucket, [])
+        except RateLimited as exc:
+            return _slow_down(exc)
+        refreshed = await _refresh_on_the_loop(services, http_request)
+        if refreshed is not None:
+            return refreshed
+        return await run_in_threadpool(_stored_token_response, services, http_request)  # counted already
     return await run_in_threadpool(_limited_token_response, services, bucket, http_request)
+
+
+async def _refresh_on_the_loop(services: Services, http_request: HttpRequest) -> Response | None:
+    """The refresh grant without leaving the event loop; None when it needs the threadpool path."""
+    try:
+        response, records = _token_response(services, http_request, offline=True)  # an error answer
+    except RotationNeeded as needed:
+        rotated = await services.oauth.refresh_tokens.rotate_async(needed.token, needed.client_id)
+        if rotated is None:
+            return None  # not claimed: the general path says why (and detects reuse)
+        response, records = services.oauth.finish_refresh(needed, rotated)
+    except StorageNeeded:
+        return None  # an uncached client, or a scope parameter (the general path checks it)
+    await services.store.put_many_async(records)
+    return response
 
 
 def _limited_token_response(services: Services, bucket: str, http_request: HttpRequest) -> Response:
@@ -116,6 +148,11 @@ def _limited_token_response(services: Services, bucket: str, http_request: HttpR
         services.limiter.hit(TOKEN_PER_CLIENT, bucket)
     except RateLimited as exc:
         return _slow_down(exc)
+    return _stored_token_response(services, http_request)
+
+
+def _stored_token_response(services: Services, http_request: HttpRequest) -> Response:
+    """authlib's answer, sent only once the records of what it issued are stored."""
     response, records = _token_response(services, http_request, offline=False)
     services.store.put_many(records)
     issued = replayed_while_issuing(services.store, records)

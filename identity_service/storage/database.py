@@ -11,6 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached from the event loop (storage/async_statements.py); answered 503,
+    as SQLAlchemy's OperationalError is on the blocking path."""
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """Create a pooled engine. SQLite gets WAL and foreign keys; PostgreSQL a sized pool."""
     if url.startswith("sqlite"):

@@ -76,6 +76,9 @@ class EphemeralStore(Protocol):
         """:meth:`incr` the counter and store ``puts`` in one round trip; returns the new count and
         the seconds left in its window."""
 
+    async def put_many_async(self, puts: Sequence[Put]) -> None:
+        """:meth:`put_many` on the event loop (the records of a response that was counted earlier)."""
+
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
         """The values of several ``(namespace, key)`` pairs (None where absent) in one round trip."""
 

@@ -152,5 +152,8 @@ class MemoryStore:
         self.put_many(puts)
         return count, self.ttl(namespace, key) or window
 
+    async def put_many_async(self, puts: Sequence[Put]) -> None:
+        self.put_many(puts)
+
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
         return [self.get(namespace, key) for namespace, key in keys]

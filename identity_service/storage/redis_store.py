@@ -1,23 +1,24 @@
 """Redis ephemeral store: shared by every process; every Redis failure becomes StoreUnavailable.
 
-Two pooled clients share the configuration: a blocking one for code that runs in the threadpool
-(pages, admin, the slower grants) and a ``redis.asyncio`` one for the hot paths that run on the
-event loop (:meth:`RedisStore.count_and_put`, :meth:`RedisStore.get_many`). An asyncio connection
-belongs to the event loop that opened it, so the async client is made per running loop (one in
-production; test clients may start several).
+Two pools share the configuration: redis-py's blocking client for code that runs in the threadpool
+(pages, admin, the slower grants) and lean pipelines (:mod:`identity_service.storage.redis_pipelines`)
+for the hot paths that run on the event loop (:meth:`RedisStore.count_and_put`,
+:meth:`RedisStore.put_many_async`, :meth:`RedisStore.get_many`). An asyncio connection belongs to the
+event loop that opened it, so that pool is made per running loop (one in production; test clients
+may start several).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import redis
-import redis.asyncio as redis_async
 
 from identity_service.storage.ephemeral import Put, StoreUnavailable
+from identity_service.storage.redis_pipelines import Command, RedisPipelines
 
 T = TypeVar("T")
 
@@ -31,43 +32,30 @@ return count
 
 class RedisStore:
     def __init__(self, client: redis.Redis[str], prefix: str,
-                 async_client: Callable[[], redis_async.Redis[str]] | None = None) -> None:
+                 pipelines: Callable[[], RedisPipelines] | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR_WITH_TTL)
-        self._make_async = async_client
-        self._async: tuple[asyncio.AbstractEventLoop, redis_async.Redis[str]] | None = None
+        self._make_pipelines = pipelines
+        self._pipelines: tuple[asyncio.AbstractEventLoop, RedisPipelines] | None = None
 
     @classmethod
     def from_url(cls, url: str, prefix: str, max_connections: int = 50) -> RedisStore:
         options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30,
                                    "max_connections": max_connections, "decode_responses": True}
         client = redis.Redis.from_url(url, **options)
+        # On the event loop a burst larger than the pool waits (up to the timeout) for a free connection
+        # instead of failing at once: concurrency there is not bounded by the threadpool.
+        return cls(client, prefix, lambda: RedisPipelines(url, max_connections, timeout=options["socket_timeout"]))
 
-        def make_async() -> redis_async.Redis[str]:
-            # Blocking pool: on the event loop, concurrency is not bounded by the threadpool, so a burst
-            # larger than the pool waits (up to the socket timeout) for a free connection instead of
-            # failing at once with MaxConnectionsError (which would answer 503).
-            pool = redis_async.BlockingConnectionPool.from_url(  # type: ignore[var-annotated]
-                url, timeout=options["socket_timeout"], **options)
-            # decode_responses is in the pool's connection options: replies are str.
-            return cast("redis_async.Redis[str]", redis_async.Redis(connection_pool=pool))
-
-        return cls(client, prefix, make_async)
-
-    def _async_client(self) -> redis_async.Redis[str]:
+    async def _execute(self, commands: Sequence[Command]) -> list[Any]:
+        """One pipelined round trip on this event loop's pool."""
         loop = asyncio.get_running_loop()
-        if self._async is None or self._async[0] is not loop:
-            if self._make_async is None:
-                raise StoreUnavailable("redis: no asyncio client configured")
-            self._async = (loop, self._make_async())
-        return self._async[1]
-
-    async def _acall(self, operation: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await operation()
-        except (redis.RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        if self._pipelines is None or self._pipelines[0] is not loop:
+            if self._make_pipelines is None:
+                raise StoreUnavailable("redis: no asyncio pool configured")
+            self._pipelines = (loop, self._make_pipelines())
+        return await self._pipelines[1].execute(commands)
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self._prefix}{namespace}:{key}"
@@ -163,28 +151,21 @@ class RedisStore:
     async def count_and_put(self, namespace: str, key: str, window: int,
                             puts: Sequence[Put]) -> tuple[int, int]:
         counter = self._key(namespace, key)
+        # Not a transaction (MULTI): each command is atomic on its own and a plain pipeline also works
+        # on Redis Cluster, where the keys may live on different nodes. EXPIRE NX (Redis 7) starts the
+        # window at the first hit only, as the INCR script does (fixed window).
+        replies = await self._execute([("INCR", counter), ("EXPIRE", counter, window, "NX"), ("TTL", counter),
+                                       *self._sets(puts)])
+        remaining = int(replies[2])
+        return int(replies[0]), remaining if remaining > 0 else window
 
-        async def run() -> tuple[int, int]:
-            # Not a transaction (MULTI): each command is atomic on its own and a plain pipeline also
-            # works on Redis Cluster, where the keys may live on different nodes. EXPIRE NX (Redis 7)
-            # starts the window at the first hit only, as the INCR script does (fixed window).
-            pipe = self._async_client().pipeline(transaction=False)
-            pipe.incr(counter)
-            pipe.expire(counter, window, nx=True)
-            pipe.ttl(counter)
-            for put in puts:
-                pipe.set(self._key(put.namespace, put.key), json.dumps(put.value), ex=put.ttl)
-            replies = await pipe.execute()
-            remaining = int(replies[2])
-            return int(replies[0]), remaining if remaining > 0 else window
+    async def put_many_async(self, puts: Sequence[Put]) -> None:
+        if puts:
+            await self._execute(self._sets(puts))
 
-        return await self._acall(run)
+    def _sets(self, puts: Sequence[Put]) -> list[Command]:
+        return [("SET", self._key(put.namespace, put.key), json.dumps(put.value), "EX", put.ttl) for put in puts]
 
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
-        async def run() -> list[Any]:
-            pipe = self._async_client().pipeline(transaction=False)
-            for namespace, key in keys:
-                pipe.get(self._key(namespace, key))
-            return list(await pipe.execute())
-
-        return [self._load(raw) for raw in await self._acall(run)]
+        replies = await self._execute([("GET", self._key(namespace, key)) for namespace, key in keys])
+        return [self._load(raw) for raw in replies]

@@ -6,8 +6,10 @@ import threading
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
+from identity_service.oidc.refresh_tokens import hash_refresh_token
 from identity_service.storage.models import RefreshToken, utcnow
 from tests.harness import Harness
 
@@ -81,6 +83,32 @@ def test_same_token_twice_within_the_grace_window_keeps_the_family(harness: Harn
     assert a.status_code == b.status_code == 200
     assert _refresh(harness, a.json()["refresh_token"]).status_code == 200
     assert _refresh(harness, b.json()["refresh_token"]).status_code == 200
+
+
+def test_on_postgresql_the_usual_rotation_never_leaves_the_event_loop(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/operations.md, "Hot paths": the one-statement rotation runs on psycopg's asyncio driver; the
+    blocking statements are only for what it does not claim. SQLite keeps the threadpool path."""
+    store = harness.services.oauth.refresh_tokens
+    assert store.rotates_on_the_loop == (harness.engine.dialect.name == "postgresql")
+    tokens = _tokens(harness)
+    if store.rotates_on_the_loop:
+        for blocking in ("rotate", "find_for_rotation", "claim", "issue"):
+            monkeypatch.setattr(store, blocking, _must_not_run)
+    response = _refresh(harness, tokens["refresh_token"])
+    assert response.status_code == 200, response.text
+    assert _row_for_unpatched(harness, response.json()["refresh_token"]).family_id \
+        == _row_for_unpatched(harness, tokens["refresh_token"]).family_id
+
+
+def _must_not_run(*args: object) -> None:
+    raise AssertionError("a blocking statement ran for a usual rotation")
+
+
+def _row_for_unpatched(harness: Harness, token: str) -> RefreshToken:
+    with Session(harness.engine) as session:
+        row = session.exec(select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))).one()
+    return row
 
 
 def test_concurrent_rotations_do_not_race(harness: Harness) -> None:

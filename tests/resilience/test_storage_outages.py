@@ -137,3 +137,24 @@ def test_a_code_issued_before_a_redis_outage_is_not_lost_or_double_spent(stack: 
     first = _exchange(stack, code, verifier)
     assert first.status_code == 200, first.text
     assert _exchange(stack, code, verifier).status_code == 400  # still single use
+
+
+def _refresh(stack: Stack, refresh_token: str) -> httpx.Response:
+    return httpx.post(f"{stack.base_url}/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                      auth=(stack.client_id, stack.secret), timeout=10)
+
+
+def test_a_refresh_on_the_event_loop_answers_503_in_an_outage_and_rotates_after_it(stack: Stack) -> None:
+    """The usual rotation runs on psycopg's asyncio driver with its own pool (storage/async_statements.py):
+    its dead connections must fail as 503 — the token not consumed — and be replaced after the outage."""
+    _, code, verifier = _login_and_get_code(stack)
+    assert code is not None
+    tokens = _exchange(stack, code, verifier).json()
+    rotated = _refresh(stack, tokens["refresh_token"])  # opens the event loop's connection
+    assert rotated.status_code == 200, rotated.text
+    stack.pg.cut()
+    during = _refresh(stack, rotated.json()["refresh_token"])
+    assert during.status_code == 503 and during.headers["retry-after"] and "access_token" not in during.text
+    stack.pg.restore()
+    after = _refresh(stack, rotated.json()["refresh_token"])
+    assert after.status_code == 200, after.text  # not consumed by the failed attempt, and no reuse alarm
