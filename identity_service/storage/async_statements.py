@@ -82,7 +82,10 @@ class AsyncStatements:
         """Statements on the engine's database, or None when it is not PostgreSQL."""
         if engine.dialect.name != "postgresql":
             return None
-        return cls(engine.url.set(drivername="postgresql").render_as_string(hide_password=False), pool_size)
+        # asyncpg sends query options it does not know as server settings, which the server refuses:
+        # libpq's connect_timeout is common in URLs, and ours applies anyway (_CONNECT_TIMEOUT).
+        url = engine.url.set(drivername="postgresql").difference_update_query(["connect_timeout"])
+        return cls(url.render_as_string(hide_password=False), pool_size)
 
     def _pool(self) -> AsyncPool[asyncpg.Connection]:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 import uvloop
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from identity_service.storage.async_statements import AsyncStatements, positional_sql
@@ -84,3 +84,19 @@ def test_an_error_of_the_statement_itself_is_not_a_503_and_the_connection_is_not
 
     before, after = run(scenario())
     assert before != after  # its state unknown after a failure, the connection was closed, not pooled
+
+
+def test_a_database_url_with_libpq_s_connect_timeout_still_connects(pg_engine: Engine, run: Run) -> None:
+    # asyncpg would send the option to the server as a setting, which refuses it: every rotation a 503.
+    engine = create_engine(pg_engine.url.update_query_dict({"connect_timeout": "5"}))
+    statements = AsyncStatements.for_engine(engine, pool_size=1)
+    assert statements is not None
+
+    async def scenario() -> dict[str, Any] | None:
+        try:
+            return await statements.fetch_one(positional_sql(text("SELECT 1 AS one")), {})
+        finally:
+            await statements.close()
+
+    assert run(scenario()) == {"one": 1}
+    engine.dispose()
