@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from identity_service.identity.audit import record_event
 from identity_service.oidc.tokens import REVOKED_FAMILIES, AuthContext
-from identity_service.storage.async_statements import AsyncStatements, psycopg_sql
+from identity_service.storage.async_statements import AsyncStatements, positional_sql
 from identity_service.storage.database import session_scope, single_statement
 from identity_service.storage.ephemeral import EphemeralStore
 from identity_service.storage.models import RefreshToken, new_id, utcnow
@@ -73,7 +73,7 @@ SELECT :new_id, :new_hash, family_id, client_id, account_id, scope, acr, amr, au
 FROM claimed
 RETURNING family_id, client_id, account_id, scope, acr, amr, auth_time, sid
 """)
-_ROTATE_SQL = psycopg_sql(_ROTATE)  # the same statement for psycopg's asyncio driver
+_ROTATE_SQL = positional_sql(_ROTATE)  # the same statement for asyncpg
 
 
 def _rotated(row: Mapping[str, Any] | None, successor: str) -> tuple[ClaimedRefreshToken, str] | None:
@@ -139,7 +139,7 @@ class RefreshTokenStore:
 
     @property
     def rotates_on_the_loop(self) -> bool:
-        """Whether :meth:`rotate_async` can run (PostgreSQL with its asyncio driver)."""
+        """Whether :meth:`rotate_async` can run (PostgreSQL, through asyncpg)."""
         return self._on_loop is not None
 
     def issue(self, client_id: str, ctx: AuthContext, scope: str, family_id: str | None = None) -> tuple[str, str]:

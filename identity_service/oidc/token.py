@@ -8,7 +8,7 @@ Three paths, the same checks (authlib's, with our hooks):
   pipelined round trip counts the request against the rate limit and stores the token's record.
 - **On the event loop** for ``refresh_token`` on PostgreSQL, same client conditions: the rate limit
   first (a refresh token is single-use, so a request over the limit must not consume it), then
-  authlib offline up to the rotation, the one-statement rotation on psycopg's asyncio driver, the
+  authlib offline up to the rotation, the one-statement rotation on asyncpg, the
   rest of the grant, and the access token's record. Whatever the one statement does not claim
   (reuse, the grace window, a revoked family, a locked account) takes the threadpool path, which
   tells those cases apart.

@@ -87,7 +87,7 @@ def test_same_token_twice_within_the_grace_window_keeps_the_family(harness: Harn
 
 def test_on_postgresql_the_usual_rotation_never_leaves_the_event_loop(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/operations.md, "Hot paths": the one-statement rotation runs on psycopg's asyncio driver; the
+    """docs/operations.md, "Hot paths": the one-statement rotation runs on asyncpg; the
     blocking statements are only for what it does not claim. SQLite keeps the threadpool path."""
     store = harness.services.oauth.refresh_tokens
     assert store.rotates_on_the_loop == (harness.engine.dialect.name == "postgresql")

@@ -145,7 +145,7 @@ def _refresh(stack: Stack, refresh_token: str) -> httpx.Response:
 
 
 def test_a_refresh_on_the_event_loop_answers_503_in_an_outage_and_rotates_after_it(stack: Stack) -> None:
-    """The usual rotation runs on psycopg's asyncio driver with its own pool (storage/async_statements.py):
+    """The usual rotation runs on asyncpg with its own pool (storage/async_statements.py):
     its dead connections must fail as 503 — the token not consumed — and be replaced after the outage."""
     _, code, verifier = _login_and_get_code(stack)
     assert code is not None
