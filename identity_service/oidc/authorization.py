@@ -313,10 +313,6 @@ class AuthorizationFlow:
             consent_sid=data.get("consent_sid"),
         )
 
-    def mark_logged_in(self, pending: Pending) -> None:
-        """After a login on this request, ``prompt=login``/``max_age`` are satisfied."""
-        self.park(replace(pending, fresh_login=True))
-
     def clear_for_consent(self, pending: Pending, sid: str) -> None:
         """Every check before consent passed for browser session ``sid``."""
         self.park(replace(pending, consent_sid=sid))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -49,19 +50,18 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _next_step(request: Request, pending: Pending, parked: bool = False) -> Response:
+def _next_step(request: Request, pending: Pending, session: BrowserSession | None, parked: bool = False) -> Response:
     """Decide what the browser does next: log in, consent, or go back to the client with a code.
 
-    ``parked``: ``pending`` was just resumed from the store, unchanged, so it need not be stored again.
+    ``session``: this browser's login session, if any. ``parked``: ``pending`` was just resumed from
+    the store, unchanged, so it need not be stored again.
     """
-    services = services_of(request)
     flow = flow_of(request)
 
     def park() -> None:
         if not parked:
             flow.park(pending)
 
-    session = services.sessions.current(request)
     hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
         not pending.fresh_login
@@ -166,7 +166,7 @@ def authorize(request: Request, pairs: list[tuple[str, str]] = Depends(authoriza
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
-    return _next_step(request, result)
+    return _next_step(request, result, services.sessions.current(request))
 
 
 @router.get("/authorize/resume")
@@ -174,7 +174,7 @@ def authorize_resume(request: Request, req: str = "") -> Response:
     pending = flow_of(request).resume(req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return _next_step(request, pending, parked=True)
+    return _next_step(request, pending, services_of(request).sessions.current(request), parked=True)
 
 
 @router.get("/login")
@@ -234,11 +234,13 @@ def login_submit(
                                       device=describe_device(request.headers.get("user-agent")))
     services.audit.append("login.succeeded", account_id=account.id,
                           client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
-    if pending is not None:
-        flow.mark_logged_in(pending)
-        response: Response = see_other(f"/authorize/resume?req={pending.id}")
+    if pending is None:
+        response: Response = see_other("/account")
     else:
-        response = see_other("/account")
+        # The flow goes on from here, not through a redirect to /authorize/resume (one request fewer
+        # per login): this session has just logged in for this request, which satisfies prompt=login
+        # and max_age; the next step parks the request with that fact if it needs another page.
+        response = _next_step(request, replace(pending, fresh_login=True), session)
     services.sessions.set_cookie(response, session)
     return response
 
