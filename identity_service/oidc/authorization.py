@@ -289,9 +289,20 @@ class AuthorizationFlow:
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
     def resume(self, pending_id: str) -> Pending | None:
+        key = self.pending_key(pending_id)
+        return self.pending_from(pending_id, self.server.store.get(*key)) if key else None
+
+    @staticmethod
+    def pending_key(pending_id: str) -> tuple[str, str] | None:
+        """The store key of parked request ``pending_id``, if it can name one, so a page can read it
+        together with other state (:meth:`pending_from`)."""
         if not pending_id or len(pending_id) > 64:
             return None
-        data = self.server.store.get(_PENDING, pending_id)
+        return _PENDING, pending_id
+
+    @staticmethod
+    def pending_from(pending_id: str, data: dict[str, Any] | None) -> Pending | None:
+        """The parked request ``pending_id`` from its stored record (None: absent or expired)."""
         if data is None:
             return None
         return Pending(

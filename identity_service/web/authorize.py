@@ -107,6 +107,18 @@ def _next_step(request: Request, pending: Pending, session: BrowserSession | Non
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
 
 
+def pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
+    """The parked request ``req`` and this browser's session, read in one round trip."""
+    services = services_of(request)
+    sessions = services.sessions
+    pending_key, session_key = AuthorizationFlow.pending_key(req), sessions.key_of(request)
+    keys = [key for key in (pending_key, session_key) if key is not None]
+    records = dict(zip(keys, services.store.get_all(keys), strict=True))
+    pending = AuthorizationFlow.pending_from(req, records[pending_key]) if pending_key else None
+    session = sessions.from_record(session_key[1], records[session_key]) if session_key else None
+    return pending, session
+
+
 def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
     """Whether this session meets the request's level, needs a second factor, or never can."""
     services = services_of(request)
@@ -171,10 +183,10 @@ def authorize(request: Request, pairs: list[tuple[str, str]] = Depends(authoriza
 
 @router.get("/authorize/resume")
 def authorize_resume(request: Request, req: str = "") -> Response:
-    pending = flow_of(request).resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return _next_step(request, pending, services_of(request).sessions.current(request), parked=True)
+    return _next_step(request, pending, session, parked=True)
 
 
 @router.get("/login")
@@ -248,10 +260,9 @@ def login_submit(
 @router.get("/consent")
 def consent_page(request: Request, req: str = "") -> Response:
     services = services_of(request)
-    pending = flow_of(request).resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):
@@ -268,14 +279,12 @@ def consent_page(request: Request, req: str = "") -> Response:
 def consent_submit(
     request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
 ) -> Response:
-    services = services_of(request)
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = flow.resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):
