@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from authlib.oauth2 import OAuth2Error
 from starlette.datastructures import Headers
 
-from identity_service.identity.audit import AuditTrail, insert_event
+from identity_service.identity.audit import AuditTrail, event_row, insert_events
 from identity_service.identity.consents import Consents, grant_consent
 from identity_service.identity.levels import AcrValues, LevelRequirement, required_level
 from identity_service.oidc.claims import SCOPE_CLAIMS, claims_released_by
@@ -364,8 +364,9 @@ class AuthorizationFlow:
         details: dict[str, Any] = {"scopes": pending.scopes, "claims": claims_released_by(pending.scopes)}
         if consented:
             with self.server.engine.begin() as connection:
-                grant_consent(connection, ctx.account_id, pending.client_id, pending.scopes)
-                insert_event(connection, "authorization.code_issued", ctx.account_id, pending.client_id, **details)
+                granted = grant_consent(connection, ctx.account_id, pending.client_id, pending.scopes)
+                insert_events(connection, [granted, event_row("authorization.code_issued", ctx.account_id,
+                                                              pending.client_id, **details)])
         else:
             self.audit.append("authorization.code_issued", ctx.account_id, pending.client_id, **details)
         self.finish(pending.id)
