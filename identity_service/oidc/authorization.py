@@ -81,6 +81,9 @@ class Pending:
     # id_token_hint, level): the consent form answers only that session, so it cannot be reached
     # around those checks (e.g. straight to /consent after prompt=login sent the browser to /login).
     consent_sid: str | None = None
+    # The masked number of that session's account, when the step that cleared it knew it (the
+    # password post), so the consent page need not read it from the database.
+    account_display: str | None = None
 
     @property
     def level_requirement(self) -> LevelRequirement:
@@ -285,6 +288,7 @@ class AuthorizationFlow:
             "min_level": pending.min_level,
             "preferred_level": pending.preferred_level,
             "consent_sid": pending.consent_sid,
+            "account_display": pending.account_display,
         }
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
@@ -322,11 +326,13 @@ class AuthorizationFlow:
             min_level=int(data.get("min_level", 1)),
             preferred_level=int(data.get("preferred_level", 1)),
             consent_sid=data.get("consent_sid"),
+            account_display=data.get("account_display"),
         )
 
-    def clear_for_consent(self, pending: Pending, sid: str) -> None:
-        """Every check before consent passed for browser session ``sid``."""
-        self.park(replace(pending, consent_sid=sid))
+    def clear_for_consent(self, pending: Pending, sid: str, account_display: str | None = None) -> None:
+        """Every check before consent passed for browser session ``sid`` (whose account shows as
+        ``account_display``, when the caller knows it)."""
+        self.park(replace(pending, consent_sid=sid, account_display=account_display))
 
     def finish(self, pending_id: str) -> None:
         self.server.store.delete(_PENDING, pending_id)

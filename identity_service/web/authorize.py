@@ -23,6 +23,7 @@ from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
 from identity_service.web.devices import describe_device
+from identity_service.web.formatting import mask_cccd
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
@@ -50,11 +51,13 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _next_step(request: Request, pending: Pending, session: BrowserSession | None, parked: bool = False) -> Response:
+def _next_step(request: Request, pending: Pending, session: BrowserSession | None, parked: bool = False,
+               account_display: str | None = None) -> Response:
     """Decide what the browser does next: log in, consent, or go back to the client with a code.
 
     ``session``: this browser's login session, if any. ``parked``: ``pending`` was just resumed from
-    the store, unchanged, so it need not be stored again.
+    the store, unchanged, so it need not be stored again. ``account_display``: the session's account
+    number, masked, when the caller has it (for the consent page).
     """
     flow = flow_of(request)
 
@@ -101,7 +104,7 @@ def _next_step(request: Request, pending: Pending, session: BrowserSession | Non
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
         if pending.consent_sid != session.sid:  # a request resumed already cleared for this session is stored
-            flow.clear_for_consent(pending, session.sid)
+            flow.clear_for_consent(pending, session.sid, account_display)
         return see_other(f"/consent?req={pending.id}")
     location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
@@ -252,7 +255,8 @@ def login_submit(
         # The flow goes on from here, not through a redirect to /authorize/resume (one request fewer
         # per login): this session has just logged in for this request, which satisfies prompt=login
         # and max_age; the next step parks the request with that fact if it needs another page.
-        response = _next_step(request, replace(pending, fresh_login=True), session)
+        response = _next_step(request, replace(pending, fresh_login=True), session,
+                              account_display=mask_cccd(account.cccd))
     services.sessions.set_cookie(response, session)
     return response
 
@@ -267,8 +271,10 @@ def consent_page(request: Request, req: str = "") -> Response:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
-    cccd = services.accounts.cccd_of(session.account_id)
-    display = cccd[:3] + "******" + cccd[-3:] if cccd else ""
+    display = pending.account_display
+    if display is None:
+        cccd = services.accounts.cccd_of(session.account_id)
+        display = mask_cccd(cccd) if cccd else ""
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
         "account_display": display,
