@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nacl.bindings import crypto_pwhash_str_verify
 from nacl.exceptions import InvalidkeyError
@@ -48,10 +49,13 @@ class PasswordHasher:
       and more hashes at once than cores only queue inside the CPU anyway.
 
     passlib makes and reads the hashes (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``, the PHC string
-    format) and decides when one needs rehashing. Verifying one it parses as standard argon2id runs
-    in libsodium (:func:`_sodium_verifies`): same algorithm, same string, but its argon2 core uses
-    AVX2/AVX-512 where the CPU has them, where argon2-cffi's wheel uses SSE2 only; measured here in
-    the server, 18–20 ms of CPU per OWASP verification against 22.5–24 ms (docs/operations.md).
+    format) and decides when one needs rehashing; it computes them with argon2-cffi. A standard
+    argon2id string (:meth:`_sodium_verifies`) can also be verified by libsodium: the same algorithm
+    on the same string, with an AVX2/AVX-512 core where argon2-cffi's PyPI wheel has SSE2 only, but a
+    fresh 19 MiB mapping (page faults) per hash. Which is faster depends on how argon2-cffi was built
+    and on the host, so the hasher measures both at startup and verifies with the faster
+    (docs/operations.md, "Hot paths": 17–19 ms against 19–22 ms for the PyPI wheel here, 10–12 ms for
+    argon2-cffi built for x86-64-v3).
     """
 
     def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1,
@@ -66,10 +70,26 @@ class PasswordHasher:
         self._argon2 = self._context.handler("argon2")
         self._pool = ThreadPoolExecutor(max_workers=threads or _available_cpus(), thread_name_prefix="argon2")
         self._dummy = self._on_pool(self._context.hash, "dummy password for unknown accounts")
+        self._use_sodium = self._sodium_is_faster()
 
-    def _on_pool(self, operation: Callable[..., T], *args: str) -> T:
+    def _on_pool(self, operation: Callable[..., T], *args: Any) -> T:
         """Run ``operation`` on a hashing thread and wait for it (blocking the calling thread)."""
         return self._pool.submit(operation, *args).result()
+
+    def _sodium_is_faster(self) -> bool:
+        """Whether libsodium verifies this hasher's hashes with less CPU than passlib's argon2-cffi, on
+        the hashing threads (best of three each, interleaved: the first hash of a thread also maps its
+        block). Both give the same answers; only the cost differs."""
+        def cpu_time(verify: Callable[[str, str], bool]) -> float:
+            start = time.thread_time()
+            verify("not the dummy password", self._dummy)
+            return time.thread_time() - start
+
+        sodium, passlib = [], []
+        for _ in range(3):
+            sodium.append(self._on_pool(cpu_time, _sodium_verify))
+            passlib.append(self._on_pool(cpu_time, self._context.verify))
+        return min(sodium) < min(passlib)
 
     def hash(self, password: str) -> str:
         return str(self._on_pool(self._context.hash, password))
@@ -81,14 +101,11 @@ class PasswordHasher:
             return False
 
     def _check(self, password: str, password_hash: str) -> bool:
-        """On a hashing thread: libsodium for a hash it verifies exactly as argon2 specifies, passlib's
-        own backend (argon2-cffi) for any other (argon2i/d, version 0x10, short outputs)."""
-        if not self._sodium_verifies(password_hash):
-            return bool(self._context.verify(password, password_hash))
-        try:
-            return crypto_pwhash_str_verify(password_hash.encode("ascii"), password.encode("utf-8"))
-        except InvalidkeyError:  # libsodium's answer for a wrong password
-            return False
+        """On a hashing thread: libsodium when it is the faster here and the hash is one it verifies
+        exactly as argon2 specifies; otherwise passlib's own backend (argon2-cffi)."""
+        if self._use_sodium and self._sodium_verifies(password_hash):
+            return _sodium_verify(password, password_hash)
+        return bool(self._context.verify(password, password_hash))
 
     def _sodium_verifies(self, password_hash: str) -> bool:
         """Whether libsodium verifies every hash of this shape: argon2id version 1.3, an output of at least
@@ -105,6 +122,14 @@ class PasswordHasher:
     def verify_dummy(self, password: str) -> None:
         """Spend the same time as a real check, so unknown accounts cannot be told apart."""
         self._on_pool(self._check, password, self._dummy)
+
+
+def _sodium_verify(password: str, password_hash: str) -> bool:
+    """libsodium's verification of a standard argon2id string (:meth:`PasswordHasher._sodium_verifies`)."""
+    try:
+        return crypto_pwhash_str_verify(password_hash.encode("ascii"), password.encode("utf-8"))
+    except InvalidkeyError:  # libsodium's answer for a wrong password
+        return False
 
 
 @cache

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from passlib.hash import argon2
 
-from identity_service.security.passwords import PasswordHasher, check_password_policy
+from identity_service.security.passwords import PasswordHasher, _sodium_verify, check_password_policy
 from tests.factories import FAST_HASHER
 
 
@@ -74,7 +74,7 @@ def test_hashes_run_on_the_hashers_own_threads_never_more_at_once_than_it_has() 
     assert running[1] <= 2
 
 
-def test_standard_argon2id_hashes_are_verified_by_libsodium() -> None:
+def test_standard_argon2id_hashes_can_be_verified_by_libsodium() -> None:
     assert PasswordHasher()._sodium_verifies(PasswordHasher().hash("một câu mật khẩu dài"))
     assert FAST_HASHER._sodium_verifies(FAST_HASHER.hash("x" * 10))
 
@@ -88,11 +88,26 @@ def test_libsodium_and_passlib_agree_on_every_argon2_hash(memory_kib: int, time_
                                                         salt: bytes, digest_size: int, kind: Type, version: int,
                                                         password: str, other: str) -> None:
     """Whatever the argon2 reference implementation made (any type, version, parameters, salt and output
-    length), the hasher answers as passlib alone does, for the password and for another one."""
+    length), libsodium answers as passlib does wherever the hasher would let it verify, for the password
+    and for another one."""
     hashed = hash_secret(password.encode(), salt, time_cost, max(memory_kib, 8 * parallelism), parallelism,
                          digest_size, kind, version=version).decode()
-    assert FAST_HASHER.verify(password, hashed)
-    assert FAST_HASHER.verify(other, hashed) == (other == password) == argon2.verify(other, hashed)
+    assert argon2.verify(password, hashed)
+    if FAST_HASHER._sodium_verifies(hashed):
+        assert _sodium_verify(password, hashed)
+        assert _sodium_verify(other, hashed) == (other == password) == argon2.verify(other, hashed)
+
+
+@pytest.mark.parametrize("sodium", [True, False])
+def test_either_verifier_accepts_the_password_and_rejects_others(sodium: bool) -> None:
+    """The hasher verifies with whichever of libsodium and argon2-cffi it measured faster: both work."""
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1, threads=1)
+    hasher._use_sodium = sodium
+    hashed = hasher.hash("hoa-sen-nở-giữa-mùa-hạ")
+    assert hasher.verify("hoa-sen-nở-giữa-mùa-hạ", hashed)
+    assert not hasher.verify("hoa-sen-no-giua-mua-ha", hashed)
+    assert not hasher.verify("anything", "$argon2id$v=19$m=1024,t=1,p=1$not-base64$!")
+    hasher.verify_dummy("anything")
 
 
 @pytest.mark.parametrize(("password", "problem"), [
