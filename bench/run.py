@@ -54,7 +54,8 @@ _CODES_PER_SECOND = 8000
 
 
 def login(base: str, cccd: str, client: tuple[str, str], address: str) -> dict[str, Any]:
-    """One browser: authorization request, login page, password, consent, code exchange.
+    """One browser: authorization request, login page, password, consent, code exchange (the password
+    post answers with the next step itself: the consent page, or the client's redirect URI).
 
     ``address`` goes in X-Forwarded-For (uvicorn trusts it from loopback), so each simulated citizen
     has their own address and the per-address login limit applies as it would in production.
@@ -68,7 +69,6 @@ def login(base: str, cccd: str, client: tuple[str, str], address: str) -> dict[s
         page = browser.get(browser.get("/authorize", params=query).headers["location"])
         response = browser.post("/login", data={**form_posting_to(page.text, "/login").fields, "cccd": cccd,
                                                 "password": PASSWORD})
-        response = browser.get(response.headers["location"])
         location = response.headers["location"]
         if location.startswith("/consent"):
             page = browser.get(location)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -25,12 +26,23 @@ def record_event(
     return row
 
 
+def event_row(event: str, account_id: str | None = None, client_id: str | None = None,
+              **details: Any) -> dict[str, Any]:
+    """The same row as :func:`record_event`, for :func:`insert_events`."""
+    return {"at": utcnow(), "event": event, "account_id": account_id, "client_id": client_id, "details": details}
+
+
+def insert_events(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of :func:`event_row` as one Core INSERT on ``connection`` (inside the caller's transaction,
+    or on its own in autocommit), one round trip however many (psycopg pipelines an executemany).
+    For hot paths: no ORM unit of work."""
+    connection.execute(_INSERT_EVENT, list(rows))
+
+
 def insert_event(connection: Connection, event: str, account_id: str | None = None, client_id: str | None = None,
                  **details: Any) -> None:
-    """The same row as :func:`record_event`, as one Core INSERT on ``connection`` (inside the caller's
-    transaction, or on its own in autocommit). For hot paths: no ORM unit of work."""
-    connection.execute(_INSERT_EVENT, {"at": utcnow(), "event": event, "account_id": account_id,
-                                       "client_id": client_id, "details": details})
+    """One event with :func:`insert_events`."""
+    insert_events(connection, [event_row(event, account_id, client_id, **details)])
 
 
 class AuditTrail:

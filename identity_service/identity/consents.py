@@ -5,10 +5,12 @@ running them). Withdrawal lives in ``connected_services.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection, Engine
 
-from identity_service.identity.audit import insert_event
+from identity_service.identity.audit import event_row
 from identity_service.storage.database import single_statement
 from identity_service.storage.models import Consent, new_id, utcnow
 
@@ -33,9 +35,10 @@ class Consents:
         return set(scopes) <= set(consent.scopes.split())
 
 
-def grant_consent(connection: Connection, account_id: str, client_id: str, scopes: list[str]) -> None:
+def grant_consent(connection: Connection, account_id: str, client_id: str, scopes: list[str]) -> dict[str, Any]:
     """Add ``scopes`` to the account's consent to the client (a withdrawn consent starts again from
-    them) and audit ``consent.granted``, in the caller's transaction."""
+    them), in the caller's transaction. Returns the ``consent.granted`` audit row, which the caller
+    inserts in that transaction with its own events, in one statement (:func:`insert_events`)."""
     consent = connection.execute(_FIND, {"account_id": account_id, "client_id": client_id}).first()
     if consent is None:
         connection.execute(_INSERT, {"id": new_id(), "account_id": account_id, "client_id": client_id,
@@ -44,4 +47,4 @@ def grant_consent(connection: Connection, account_id: str, client_id: str, scope
         granted = set() if consent.withdrawn_at else set(consent.scopes.split())
         connection.execute(_RENEW, {"consent_id": consent.id, "granted_at": utcnow(),
                                     "scopes": " ".join(sorted(granted | set(scopes)))})
-    insert_event(connection, "consent.granted", account_id=account_id, client_id=client_id, scopes=sorted(scopes))
+    return event_row("consent.granted", account_id=account_id, client_id=client_id, scopes=sorted(scopes))

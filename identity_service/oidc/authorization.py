@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from authlib.oauth2 import OAuth2Error
 from starlette.datastructures import Headers
 
-from identity_service.identity.audit import AuditTrail, insert_event
+from identity_service.identity.audit import AuditTrail, event_row, insert_events
 from identity_service.identity.consents import Consents, grant_consent
 from identity_service.identity.levels import AcrValues, LevelRequirement, required_level
 from identity_service.oidc.claims import SCOPE_CLAIMS, claims_released_by
@@ -81,6 +81,9 @@ class Pending:
     # id_token_hint, level): the consent form answers only that session, so it cannot be reached
     # around those checks (e.g. straight to /consent after prompt=login sent the browser to /login).
     consent_sid: str | None = None
+    # The masked number of that session's account, when the step that cleared it knew it (the
+    # password post), so the consent page need not read it from the database.
+    account_display: str | None = None
 
     @property
     def level_requirement(self) -> LevelRequirement:
@@ -285,13 +288,25 @@ class AuthorizationFlow:
             "min_level": pending.min_level,
             "preferred_level": pending.preferred_level,
             "consent_sid": pending.consent_sid,
+            "account_display": pending.account_display,
         }
         self.server.store.put(_PENDING, pending.id, data, self.settings.login_request_ttl)
 
     def resume(self, pending_id: str) -> Pending | None:
+        key = self.pending_key(pending_id)
+        return self.pending_from(pending_id, self.server.store.get(*key)) if key else None
+
+    @staticmethod
+    def pending_key(pending_id: str) -> tuple[str, str] | None:
+        """The store key of parked request ``pending_id``, if it can name one, so a page can read it
+        together with other state (:meth:`pending_from`)."""
         if not pending_id or len(pending_id) > 64:
             return None
-        data = self.server.store.get(_PENDING, pending_id)
+        return _PENDING, pending_id
+
+    @staticmethod
+    def pending_from(pending_id: str, data: dict[str, Any] | None) -> Pending | None:
+        """The parked request ``pending_id`` from its stored record (None: absent or expired)."""
         if data is None:
             return None
         return Pending(
@@ -311,15 +326,13 @@ class AuthorizationFlow:
             min_level=int(data.get("min_level", 1)),
             preferred_level=int(data.get("preferred_level", 1)),
             consent_sid=data.get("consent_sid"),
+            account_display=data.get("account_display"),
         )
 
-    def mark_logged_in(self, pending: Pending) -> None:
-        """After a login on this request, ``prompt=login``/``max_age`` are satisfied."""
-        self.park(replace(pending, fresh_login=True))
-
-    def clear_for_consent(self, pending: Pending, sid: str) -> None:
-        """Every check before consent passed for browser session ``sid``."""
-        self.park(replace(pending, consent_sid=sid))
+    def clear_for_consent(self, pending: Pending, sid: str, account_display: str | None = None) -> None:
+        """Every check before consent passed for browser session ``sid`` (whose account shows as
+        ``account_display``, when the caller knows it)."""
+        self.park(replace(pending, consent_sid=sid, account_display=account_display))
 
     def finish(self, pending_id: str) -> None:
         self.server.store.delete(_PENDING, pending_id)
@@ -357,8 +370,9 @@ class AuthorizationFlow:
         details: dict[str, Any] = {"scopes": pending.scopes, "claims": claims_released_by(pending.scopes)}
         if consented:
             with self.server.engine.begin() as connection:
-                grant_consent(connection, ctx.account_id, pending.client_id, pending.scopes)
-                insert_event(connection, "authorization.code_issued", ctx.account_id, pending.client_id, **details)
+                granted = grant_consent(connection, ctx.account_id, pending.client_id, pending.scopes)
+                insert_events(connection, [granted, event_row("authorization.code_issued", ctx.account_id,
+                                                              pending.client_id, **details)])
         else:
             self.audit.append("authorization.code_issued", ctx.account_id, pending.client_id, **details)
         self.finish(pending.id)

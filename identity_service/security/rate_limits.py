@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from identity_service.storage.ephemeral import EphemeralStore, Put
+from identity_service.storage.ephemeral import Delete, EphemeralStore, Put
 
 _LIMITS = "rate"
 _FAILURES = "login_failures"
@@ -108,8 +108,7 @@ class RateLimiter:
         return failures >= self.lock_after
 
     def login_succeeded(self, cccd: str) -> None:
-        self.store.delete(_FAILURES, cccd)
-        self.store.delete(_BLOCKED, cccd)
+        self.store.write_many([Delete(_FAILURES, cccd), Delete(_BLOCKED, cccd)])
 
     def blocked(self, limit: int = 1000) -> list[tuple[str, int]]:
         """Numbers in a login back-off now, with the seconds left."""

@@ -25,6 +25,28 @@ class Put:
     ttl: int
 
 
+@dataclass(frozen=True)
+class Delete:
+    """One value to remove, in a batch."""
+
+    namespace: str
+    key: str
+
+
+@dataclass(frozen=True)
+class SetAdd:
+    """Add ``member`` to the set ``namespace:key`` and (re)start the set's TTL, in a batch (per-account
+    indexes); the set never exists without its TTL."""
+
+    namespace: str
+    key: str
+    member: str
+    ttl: int
+
+
+Write = Put | Delete | SetAdd
+
+
 class EphemeralStore(Protocol):
     def put(self, namespace: str, key: str, value: dict[str, Any], ttl: int) -> None:
         """Store ``value`` under ``namespace:key`` for ``ttl`` seconds, replacing any old value."""
@@ -34,6 +56,10 @@ class EphemeralStore(Protocol):
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         """The value, or None when absent or expired."""
+
+    def get_all(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """:meth:`get` of several ``(namespace, key)`` pairs in one round trip (blocking; the event
+        loop's form is :meth:`get_many`)."""
 
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         """Atomically read and delete: exactly one caller gets a single-use value."""
@@ -53,9 +79,6 @@ class EphemeralStore(Protocol):
     def scan(self, namespace: str, limit: int = 1000) -> list[str]:
         """Keys (without namespace) currently live in ``namespace``, at most ``limit`` (operator views)."""
 
-    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
-        """Add ``member`` to the set ``namespace:key`` and (re)start the set's TTL (per-account indexes)."""
-
     def set_remove(self, namespace: str, key: str, member: str) -> None:
         """Remove ``member`` from the set; an emptied set disappears."""
 
@@ -67,6 +90,10 @@ class EphemeralStore(Protocol):
 
     def put_many(self, puts: Sequence[Put]) -> None:
         """Store several values in one round trip (the records of one token response)."""
+
+    def write_many(self, writes: Sequence[Write]) -> None:
+        """Apply several writes in one round trip, in order. Each is atomic on its own; together they
+        are not a transaction (their keys may live on different Redis Cluster nodes)."""
 
     # Hot paths (token endpoint, userinfo, introspection) run on the event loop: these never block it
     # and each costs one round trip (a Redis pipeline), whatever the number of keys.

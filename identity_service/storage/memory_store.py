@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from identity_service.storage.ephemeral import Put, StoreUnavailable
+from identity_service.storage.ephemeral import Delete, Put, StoreUnavailable, Write
 
 
 class MemoryStore:
@@ -68,6 +68,9 @@ class MemoryStore:
             raw = self._live(self._key(namespace, key))
         return None if raw is None else dict(json.loads(raw))
 
+    def get_all(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        return [self.get(namespace, key) for namespace, key in keys]
+
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         full_key = self._key(namespace, key)
         with self._lock:
@@ -111,7 +114,7 @@ class MemoryStore:
             keys = [k[len(prefix):] for k, (expires, _) in self._data.items() if k.startswith(prefix) and expires > now]
         return keys[:limit]
 
-    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
+    def _set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
         full_key = self._key(namespace, key)
         with self._lock:
             raw = self._live(full_key)
@@ -141,8 +144,16 @@ class MemoryStore:
         return None
 
     def put_many(self, puts: Sequence[Put]) -> None:
-        for put in puts:
-            self.put(put.namespace, put.key, put.value, put.ttl)
+        self.write_many(puts)
+
+    def write_many(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            if isinstance(write, Put):
+                self.put(write.namespace, write.key, write.value, write.ttl)
+            elif isinstance(write, Delete):
+                self.delete(write.namespace, write.key)
+            else:
+                self._set_add(write.namespace, write.key, write.member, write.ttl)
 
     # In-process: nothing to wait for, so the async forms run inline (the lock is held for microseconds).
 

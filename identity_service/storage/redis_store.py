@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from identity_service.storage.ephemeral import Put, StoreUnavailable
+from identity_service.storage.ephemeral import Delete, Put, StoreUnavailable, Write
 from identity_service.storage.redis_pipelines import Command, RedisPipelines
 
 T = TypeVar("T")
@@ -27,6 +27,12 @@ _INCR_WITH_TTL = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
+"""
+# SADD and EXPIRE as one command: a set never exists without its TTL, and unlike MULTI/EXEC it can
+# share a pipeline with writes to other keys (a script's keys are declared: fine on Redis Cluster).
+_SET_ADD_WITH_TTL = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 """
 
 
@@ -81,6 +87,15 @@ class RedisStore:
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         return self._load(self._call(lambda: self._client.get(self._key(namespace, key))))
 
+    def get_all(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        def run() -> list[Any]:
+            with self._client.pipeline(transaction=False) as pipe:
+                for namespace, key in keys:
+                    pipe.get(self._key(namespace, key))
+                return list(pipe.execute())
+
+        return [self._load(raw) for raw in self._call(run)]
+
     def take(self, namespace: str, key: str) -> dict[str, Any] | None:
         return self._load(self._call(lambda: self._client.getdel(self._key(namespace, key))))
 
@@ -116,18 +131,6 @@ class RedisStore:
 
         return self._call(collect)
 
-    def set_add(self, namespace: str, key: str, member: str, ttl: int) -> None:
-        full_key = self._key(namespace, key)
-
-        def add() -> None:
-            # One MULTI/EXEC: the set never exists without its expiry.
-            with self._client.pipeline(transaction=True) as pipe:
-                pipe.sadd(full_key, member)
-                pipe.expire(full_key, ttl)
-                pipe.execute()
-
-        self._call(add)
-
     def set_remove(self, namespace: str, key: str, member: str) -> None:
         self._call(lambda: self._client.srem(self._key(namespace, key), member))
 
@@ -139,13 +142,22 @@ class RedisStore:
         self._call(self._client.ping)
 
     def put_many(self, puts: Sequence[Put]) -> None:
+        self.write_many(puts)
+
+    def write_many(self, writes: Sequence[Write]) -> None:
         def run() -> None:
             with self._client.pipeline(transaction=False) as pipe:
-                for put in puts:
-                    pipe.set(self._key(put.namespace, put.key), json.dumps(put.value), ex=put.ttl)
+                for write in writes:
+                    key = self._key(write.namespace, write.key)
+                    if isinstance(write, Put):
+                        pipe.set(key, json.dumps(write.value), ex=write.ttl)
+                    elif isinstance(write, Delete):
+                        pipe.delete(key)
+                    else:
+                        pipe.eval(_SET_ADD_WITH_TTL, 1, key, write.member, write.ttl)
                 pipe.execute()
 
-        if puts:
+        if writes:
             self._call(run)
 
     async def count_and_put(self, namespace: str, key: str, window: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,6 +23,7 @@ from identity_service.oidc.server import HttpRequest
 from identity_service.oidc.tokens import AuthContext
 from identity_service.security.rate_limits import LOGIN_PER_IP, RateLimited, client_ip
 from identity_service.web.devices import describe_device
+from identity_service.web.formatting import mask_cccd
 from identity_service.web.i18n import translator
 from identity_service.web.pages import csrf_ok, error_page, form_post_page, locale_of, render, services_of
 from identity_service.web.sessions import BrowserSession
@@ -49,19 +51,20 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _next_step(request: Request, pending: Pending, parked: bool = False) -> Response:
+def _next_step(request: Request, pending: Pending, session: BrowserSession | None, parked: bool = False,
+               account_display: str | None = None) -> Response:
     """Decide what the browser does next: log in, consent, or go back to the client with a code.
 
-    ``parked``: ``pending`` was just resumed from the store, unchanged, so it need not be stored again.
+    ``session``: this browser's login session, if any. ``parked``: ``pending`` was just resumed from
+    the store, unchanged, so it need not be stored again. ``account_display``: the session's account
+    number, masked, when the caller has it (for the consent page).
     """
-    services = services_of(request)
     flow = flow_of(request)
 
     def park() -> None:
         if not parked:
             flow.park(pending)
 
-    session = services.sessions.current(request)
     hint = dict(pending.query).get("id_token_hint")
     needs_login = session is None or (
         not pending.fresh_login
@@ -101,10 +104,22 @@ def _next_step(request: Request, pending: Pending, parked: bool = False) -> Resp
                                                            "The citizen has not consented.", pending.state),
                               pending.redirect_uri, pending.response_mode)
         if pending.consent_sid != session.sid:  # a request resumed already cleared for this session is stored
-            flow.clear_for_consent(pending, session.sid)
+            flow.clear_for_consent(pending, session.sid, account_display)
         return see_other(f"/consent?req={pending.id}")
     location = flow.issue_code(pending, _context(session))
     return to_client(request, location, pending.redirect_uri, pending.response_mode)
+
+
+def pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
+    """The parked request ``req`` and this browser's session, read in one round trip."""
+    services = services_of(request)
+    sessions = services.sessions
+    pending_key, session_key = AuthorizationFlow.pending_key(req), sessions.key_of(request)
+    keys = [key for key in (pending_key, session_key) if key is not None]
+    records = dict(zip(keys, services.store.get_all(keys), strict=True))
+    pending = AuthorizationFlow.pending_from(req, records[pending_key]) if pending_key else None
+    session = sessions.from_record(session_key[1], records[session_key]) if session_key else None
+    return pending, session
 
 
 def _level_step(request: Request, pending: Pending, session: BrowserSession) -> LevelStep:
@@ -166,15 +181,15 @@ def authorize(request: Request, pairs: list[tuple[str, str]] = Depends(authoriza
     if isinstance(result, ErrorPage):
         log.info("authorization request refused without redirect: %s", result.description)
         return error_page(request, result.message_key, 400)
-    return _next_step(request, result)
+    return _next_step(request, result, services.sessions.current(request))
 
 
 @router.get("/authorize/resume")
 def authorize_resume(request: Request, req: str = "") -> Response:
-    pending = flow_of(request).resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    return _next_step(request, pending, parked=True)
+    return _next_step(request, pending, session, parked=True)
 
 
 @router.get("/login")
@@ -234,11 +249,14 @@ def login_submit(
                                       device=describe_device(request.headers.get("user-agent")))
     services.audit.append("login.succeeded", account_id=account.id,
                           client_id=pending.client_id if pending else None, amr=[AMR_PASSWORD])
-    if pending is not None:
-        flow.mark_logged_in(pending)
-        response: Response = see_other(f"/authorize/resume?req={pending.id}")
+    if pending is None:
+        response: Response = see_other("/account")
     else:
-        response = see_other("/account")
+        # The flow goes on from here, not through a redirect to /authorize/resume (one request fewer
+        # per login): this session has just logged in for this request, which satisfies prompt=login
+        # and max_age; the next step parks the request with that fact if it needs another page.
+        response = _next_step(request, replace(pending, fresh_login=True), session,
+                              account_display=mask_cccd(account.cccd))
     services.sessions.set_cookie(response, session)
     return response
 
@@ -246,16 +264,17 @@ def login_submit(
 @router.get("/consent")
 def consent_page(request: Request, req: str = "") -> Response:
     services = services_of(request)
-    pending = flow_of(request).resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):
         return see_other(f"/authorize/resume?req={pending.id}")
-    cccd = services.accounts.cccd_of(session.account_id)
-    display = cccd[:3] + "******" + cccd[-3:] if cccd else ""
+    display = pending.account_display
+    if display is None:
+        cccd = services.accounts.cccd_of(session.account_id)
+        display = mask_cccd(cccd) if cccd else ""
     return render(request, "consent.html", {
         "req": pending.id, "client_name": pending.client_name, "scopes": pending.scopes,
         "account_display": display,
@@ -266,14 +285,12 @@ def consent_page(request: Request, req: str = "") -> Response:
 def consent_submit(
     request: Request, csrf_token: str = Form(""), req: str = Form(""), decision: str = Form("")
 ) -> Response:
-    services = services_of(request)
     flow = flow_of(request)
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending = flow.resume(req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
-    session = services.sessions.current(request)
     if session is None:
         return see_other(f"/login?req={pending.id}")
     if not cleared_for_consent(request, pending, session):

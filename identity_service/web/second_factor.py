@@ -32,7 +32,7 @@ from identity_service.oidc.logout import move_session_clients
 from identity_service.security.rate_limits import RateLimited, client_ip
 from identity_service.services import Services
 from identity_service.storage.database import session_scope
-from identity_service.web.authorize import flow_of, see_other, to_client
+from identity_service.web.authorize import flow_of, pending_and_session, see_other, to_client
 from identity_service.web.i18n import translator
 from identity_service.web.logout import deliver_after_response
 from identity_service.web.pages import csrf_ok, error_page, locale_of, render, retry_later, services_of
@@ -56,16 +56,12 @@ def elevate_session(services: Services, session: BrowserSession, method: Method,
     return elevated
 
 
-def _pending_and_session(request: Request, req: str) -> tuple[Pending | None, BrowserSession | None]:
-    return flow_of(request).resume(req), services_of(request).sessions.current(request)
-
-
 def _resume_form(request: Request, csrf_token: str, req: str) -> tuple[Pending, BrowserSession] | Response:
     """For a form post: the pending request and this browser's session, or the response to return
     (bad CSRF token, an expired request, or no session yet: the password comes first)."""
     if not csrf_ok(request, csrf_token):
         return error_page(request, "error.csrf", 403)
-    pending, session = _pending_and_session(request, req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:
@@ -88,7 +84,7 @@ def _second_factor_page(request: Request, pending: Pending, session: BrowserSess
 
 @router.get("/login/second-factor")
 def second_factor_page(request: Request, req: str = "", sent: str = "") -> Response:
-    pending, session = _pending_and_session(request, req)
+    pending, session = pending_and_session(request, req)
     if pending is None:
         return error_page(request, "error.request_expired", 400)
     if session is None:

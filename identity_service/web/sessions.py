@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from identity_service.identity.levels import AMR_MULTI_FACTOR
 from identity_service.identity.session_cutoff import session_is_cut_off
-from identity_service.storage.ephemeral import EphemeralStore
+from identity_service.storage.ephemeral import EphemeralStore, Put, SetAdd
 
 _SESSIONS = "session"
 _ACCOUNT_SESSIONS = "account_sessions"  # account id → set of sids (the account centre's device list)
@@ -53,14 +53,23 @@ class SessionManager:
         self.cookies = cookies
 
     def current(self, request: Request) -> BrowserSession | None:
+        key = self.key_of(request)
+        return self.load(key[1]) if key else None
+
+    def key_of(self, request: Request) -> tuple[str, str] | None:
+        """The store key of the session this request's cookie names, if it names one, so a page can
+        read it together with other state (:meth:`from_record`)."""
         sid = request.cookies.get(self.cookies.session)
         if not sid or len(sid) > 100:
             return None
-        return self.load(sid)
+        return _SESSIONS, sid
 
     def load(self, sid: str) -> BrowserSession | None:
         """The live session ``sid``, or None when it ended or expired."""
-        data = self.store.get(_SESSIONS, sid)
+        return self.from_record(sid, self.store.get(_SESSIONS, sid))
+
+    def from_record(self, sid: str, data: dict[str, Any] | None) -> BrowserSession | None:
+        """The session ``sid`` from its stored record (None: absent), unless it was cut off."""
         if data is None:
             return None
         # A lock or revocation ends every session of the account at once (identity/session_cutoff.py).
@@ -89,9 +98,9 @@ class SessionManager:
         data["amr"] = list(session.amr)
         data["device"] = list(session.device)
         data["started_at"] = time.time()  # sub-second, unlike auth_time: compared with lock cut-offs
-        self.store.put(_SESSIONS, session.sid, data, self.ttl)
         # The index lives as long as the newest session; expired members are pruned when listed.
-        self.store.set_add(_ACCOUNT_SESSIONS, account_id, session.sid, self.ttl)
+        self.store.write_many([Put(_SESSIONS, session.sid, data, self.ttl),
+                               SetAdd(_ACCOUNT_SESSIONS, account_id, session.sid, self.ttl)])
         return session
 
     def elevate(self, session: BrowserSession, acr: str, method_amr: str, level: int) -> BrowserSession:

@@ -97,7 +97,7 @@ def test_the_level_two_citizen_logs_in_to_the_hospital_at_level_two_with_an_sms_
         form = form_posting_to(browser.get(login_at).text, "/login")
         logged_in = browser.post("/login", data={**form.fields, "cccd": citizen["cccd"],
                                                  "password": citizen["password"]}, follow_redirects=False)
-        second_factor = browser.get(logged_in.headers["location"], follow_redirects=False).headers["location"]
+        second_factor = logged_in.headers["location"]
         assert second_factor.startswith("/login/second-factor?req="), second_factor
         send = form_posting_to(browser.get(second_factor).text, "/login/second-factor/sms")
         sent_at = browser.post("/login/second-factor/sms", data=send.fields, follow_redirects=False)

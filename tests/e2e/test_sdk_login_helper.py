@@ -25,7 +25,6 @@ def _browser(provider: Provider, url: str, cccd: str) -> str:
     page = browser.get(provider.base_url + response.headers["location"])
     response = browser.post(provider.base_url + "/login",
                             data={**form_posting_to(page.text, "/login").fields, "cccd": cccd, "password": PASSWORD})
-    response = browser.get(provider.base_url + response.headers["location"])
     page = browser.get(provider.base_url + response.headers["location"])
     response = browser.post(provider.base_url + "/consent",
                             data={**form_posting_to(page.text, "/consent").fields, "decision": "allow"})

@@ -38,7 +38,6 @@ def _browser_login(provider: Provider, authorization_url: str, cccd: str) -> str
     page = browser.get(provider.base_url + response.headers["location"])
     form = form_posting_to(page.text, "/login")
     response = browser.post(provider.base_url + "/login", data={**form.fields, "cccd": cccd, "password": PASSWORD})
-    response = browser.get(provider.base_url + response.headers["location"])
     page = browser.get(provider.base_url + response.headers["location"])
     form = form_posting_to(page.text, "/consent")
     response = browser.post(provider.base_url + "/consent", data={**form.fields, "decision": "allow"})

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.harness import REDIRECT_URI, Harness
+from tests.harness import PASSWORD, REDIRECT_URI, Harness
 from tests.html_forms import form_posting_to
 
 
@@ -113,6 +113,22 @@ def test_denied_consent_returns_access_denied(harness: Harness) -> None:
     form = form_posting_to(page.text, "/consent")
     response = harness.client.post("/consent", data={**form.fields, "decision": "deny"}, follow_redirects=False)
     assert _error_redirect(response)["error"] == ["access_denied"]
+
+
+def test_the_password_post_goes_straight_to_consent_which_names_the_account_masked(harness: Harness) -> None:
+    login = harness.client.get(_authorize(harness).headers["location"])
+    form = form_posting_to(login.text, "/login")
+    response = harness.client.post("/login", data={**form.fields, "cccd": harness.cccd, "password": PASSWORD},
+                                   follow_redirects=False)
+    assert response.headers["location"].startswith("/consent?req=")
+    page = harness.client.get(response.headers["location"]).text
+    assert f"{harness.cccd[:3]}******{harness.cccd[-3:]}" in page and harness.cccd not in page
+
+
+def test_the_consent_page_of_an_open_session_names_the_account_masked(harness: Harness) -> None:
+    harness.login()
+    page = harness.client.get(_authorize(harness).headers["location"]).text
+    assert f"{harness.cccd[:3]}******{harness.cccd[-3:]}" in page and harness.cccd not in page
 
 
 def test_code_response_carries_state_and_issuer(harness: Harness) -> None:

@@ -113,9 +113,8 @@ def _password_then_second_factor_page(harness: Harness, **params: str) -> tuple[
     form = form_posting_to(page.text, "/login")
     response = harness.client.post("/login", data={**form.fields, "cccd": harness.cccd, "password": PASSWORD},
                                    follow_redirects=False)
-    resumed = harness.client.get(response.headers["location"], follow_redirects=False)
-    assert resumed.headers["location"].startswith("/login/second-factor?req="), resumed.headers["location"]
-    return resumed.headers["location"], verifier
+    assert response.headers["location"].startswith("/login/second-factor?req="), response.headers["location"]
+    return response.headers["location"], verifier
 
 
 def _id_token(harness: Harness, location: str, verifier: str) -> dict[str, Any]:

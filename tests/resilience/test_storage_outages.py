@@ -82,9 +82,6 @@ def _login_and_get_code(stack: Stack) -> tuple[httpx.Response, str | None, str]:
     response = browser.post("/login", data={**form.fields, "cccd": stack.cccd, "password": PASSWORD})
     if response.status_code != 303:
         return response, None, verifier
-    response = browser.get(response.headers["location"])
-    if response.status_code != 303:
-        return response, None, verifier
     if response.headers["location"].startswith("/consent"):  # first visit: consent; later: straight back
         page = browser.get(response.headers["location"])
         form = form_posting_to(page.text, "/consent")

@@ -99,7 +99,6 @@ def _login_across(bases: list[str], cccd: str, client: tuple[str, str]) -> dict[
     page = browser.get(next(step) + login_path)
     response = browser.post(f"{next(step)}/login",
                             data={**form_posting_to(page.text, "/login").fields, "cccd": cccd, "password": PASSWORD})
-    response = browser.get(next(step) + response.headers["location"])
     page = browser.get(next(step) + response.headers["location"])
     response = browser.post(f"{next(step)}/consent",
                             data={**form_posting_to(page.text, "/consent").fields, "decision": "allow"})

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from identity_service.storage.ephemeral import EphemeralStore, Put, StoreUnavailable
+from identity_service.storage.ephemeral import Delete, EphemeralStore, Put, SetAdd, StoreUnavailable
 from identity_service.storage.memory_store import MemoryStore
 from identity_service.storage.redis_store import RedisStore
 
@@ -136,7 +136,8 @@ def test_memory_store_refuses_to_grow_without_bound() -> None:
 @pytest.mark.parametrize("operation", [
     lambda s: s.put("ns", "k", {}, 1), lambda s: s.add("ns", "k", {}, 1), lambda s: s.get("ns", "k"),
     lambda s: s.take("ns", "k"), lambda s: s.delete("ns", "k"), lambda s: s.incr("ns", "k", 1),
-    lambda s: s.ttl("ns", "k"), lambda s: s.ping(),
+    lambda s: s.ttl("ns", "k"), lambda s: s.ping(), lambda s: s.get_all([("ns", "k")]),
+    lambda s: s.write_many([Delete("ns", "k")]),
 ])
 def test_unreachable_redis_raises_store_unavailable_never_a_raw_error(
     operation: Callable[[EphemeralStore], object],
@@ -146,11 +147,15 @@ def test_unreachable_redis_raises_store_unavailable_never_a_raw_error(
         operation(store)
 
 
+def _set_add(store: EphemeralStore, key: str, member: str, ttl: int) -> None:
+    store.write_many([SetAdd("idx", key, member, ttl)])
+
+
 def test_set_members_are_added_listed_and_removed(store: EphemeralStore) -> None:
     assert store.set_members("idx", "acct") == set()
-    store.set_add("idx", "acct", "s1", 60)
-    store.set_add("idx", "acct", "s2", 60)
-    store.set_add("idx", "acct", "s1", 60)
+    _set_add(store, "acct", "s1", 60)
+    _set_add(store, "acct", "s2", 60)
+    _set_add(store, "acct", "s1", 60)
     assert store.set_members("idx", "acct") == {"s1", "s2"}
     store.set_remove("idx", "acct", "s1")
     store.set_remove("idx", "acct", "absent")
@@ -161,15 +166,15 @@ def test_set_members_are_added_listed_and_removed(store: EphemeralStore) -> None
 
 
 def test_sets_of_different_keys_are_separate_and_have_a_ttl(store: EphemeralStore) -> None:
-    store.set_add("idx", "a", "x", 60)
-    store.set_add("idx", "b", "y", 60)
+    _set_add(store, "a", "x", 60)
+    _set_add(store, "b", "y", 60)
     assert store.set_members("idx", "a") == {"x"} and store.set_members("idx", "b") == {"y"}
     ttl = store.ttl("idx", "a")
     assert ttl is not None and 0 < ttl <= 60
 
 
 def test_a_set_expires_after_its_ttl(store: EphemeralStore) -> None:
-    store.set_add("idx", "short", "x", 1)
+    _set_add(store, "short", "x", 1)
     assert store.set_members("idx", "short") == {"x"}
     assert _eventually(lambda: store.set_members("idx", "short") == set())
 
@@ -177,7 +182,7 @@ def test_a_set_expires_after_its_ttl(store: EphemeralStore) -> None:
 def test_concurrent_set_adds_lose_no_member(store: EphemeralStore) -> None:
     def add_many(prefix: str) -> None:
         for i in range(50):
-            store.set_add("idx", "busy", f"{prefix}{i}", 60)
+            _set_add(store, "busy", f"{prefix}{i}", 60)
 
     threads = [threading.Thread(target=add_many, args=(p,)) for p in "abcd"]
     for thread in threads:
@@ -210,6 +215,23 @@ def test_get_many_reads_several_keys_in_order(store: EphemeralStore) -> None:
     store.put_many([Put("a", "1", {"v": 1}, 60), Put("b", "2", {"v": 2}, 60)])
     values = asyncio.run(store.get_many([("a", "1"), ("a", "absent"), ("b", "2")]))
     assert values == [{"v": 1}, None, {"v": 2}]
+
+
+def test_get_all_reads_several_keys_in_order(store: EphemeralStore) -> None:
+    store.put_many([Put("a", "1", {"v": 1}, 60), Put("b", "2", {"v": 2}, 60)])
+    assert store.get_all([("b", "2"), ("a", "absent"), ("a", "1")]) == [{"v": 2}, None, {"v": 1}]
+    assert store.get_all([]) == []
+
+
+def test_write_many_puts_deletes_and_adds_to_sets_in_order(store: EphemeralStore) -> None:
+    store.put("a", "gone", {"v": 0}, 60)
+    store.write_many([Put("a", "1", {"v": 1}, 60), Delete("a", "gone"), Delete("a", "absent"),
+                      SetAdd("idx", "acct", "s1", 60), Put("a", "1", {"v": 2}, 30)])
+    assert store.get_all([("a", "1"), ("a", "gone")]) == [{"v": 2}, None]
+    assert 0 < (store.ttl("a", "1") or 0) <= 30
+    assert store.set_members("idx", "acct") == {"s1"}
+    assert 0 < (store.ttl("idx", "acct") or 0) <= 60
+    store.write_many([])
 
 
 def test_unreachable_redis_fails_the_async_operations_as_store_unavailable() -> None:
