@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
     )
     app.state.services = services
+    app.state.grant_threads = anyio.CapacityLimiter(settings.token_threads)
     app.state.authorization_flow = AuthorizationFlow(services.oauth)
     app.state.discovery_json = discovery.metadata_bytes(settings, services.keys.algorithms)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

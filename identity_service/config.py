@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     enrollment_ttl: int = 900
     login_request_ttl: int = 900
     db_pool_size: int = 20
+    token_threads: int = Field(default=8, ge=1)  # threads for token grants that block on storage (oidc/token.py)
     client_cache_ttl: float = Field(default=10.0, ge=0)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
